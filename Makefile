@@ -1,0 +1,33 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+# Each creates .venv if missing and installs what it needs. Where no NVIDIA GPU is
+# present, the CPU build of torch is installed first so that no multi-GB CUDA build
+# is pulled in; override with `make TORCH_SPEC="torch==2.13.0" ...` on a GPU machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.neurostat-installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m neurostat.demo --out demo_output
+
+test: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_fit.py
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache
