@@ -1,0 +1,656 @@
+"""NeuralClassifier and NeuralRegressor: thin public estimators over one shared base.
+
+A net is structure (:mod:`neurostat.networks`) + family (:mod:`neurostat.families`) + solver
+(:mod:`neurostat.training`) + penalty (:mod:`neurostat.penalties`). Parameter names follow
+scikit-learn's ``MLPClassifier``/``MLPRegressor`` where the concept exists.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._compat import Interval, StrOptions, _fit_context
+from .families import REGRESSION_FAMILIES, classification_family
+from .networks import ACTIVATIONS, INIT_SCHEMES, MLP
+from .penalties import ElasticNetPenalty
+from .training import SOLVERS, STOCHASTIC_SOLVERS, History, train_lbfgs, train_minibatch
+
+_PREDICT_CHUNK = 1 << 16
+
+
+def _resolve_device(device):
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but no CUDA device is available; use "
+            "device='auto' (CUDA when present, else CPU) or device='cpu'."
+        )
+    return dev
+
+
+def _stochastic(est):
+    if est.solver not in STOCHASTIC_SOLVERS:
+        raise AttributeError(
+            f"partial_fit is only available for stochastic solvers {STOCHASTIC_SOLVERS}, "
+            f"not solver={est.solver!r}."
+        )
+    return True
+
+
+class _BaseNeural(BaseEstimator):
+    """Shared fit/predict machinery; see :class:`NeuralClassifier` for the parameters."""
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "solver": [StrOptions(set(SOLVERS))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "input_dropout": [Interval(Real, 0, 1, closed="left")],
+        "init": [StrOptions(set(INIT_SCHEMES))],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+    }
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0, l1_ratio=0.0, dropout=0.0, input_dropout=0.0,
+                 init="glorot_uniform", batch_size="auto", learning_rate="constant",
+                 learning_rate_init=1e-3, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=0, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 device="auto"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.dropout = dropout
+        self.input_dropout = input_dropout
+        self.init = init
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.device = device
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    def _make_family(self, y):
+        raise NotImplementedError
+
+    def _encode_target(self, y):
+        raise NotImplementedError
+
+    def _validation_score(self, module, X, y, w):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ validation
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+        if any(not isinstance(s, Integral) or isinstance(s, bool) or s < 1 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must be a tuple of positive integers (() for no hidden "
+                f"layer); got {self.hidden_layer_sizes!r}."
+            )
+        return sizes
+
+    def _check_options(self):
+        if self.solver == "lbfgs" and (self.dropout > 0 or self.input_dropout > 0):
+            raise ValueError(
+                "dropout needs a stochastic solver: the L-BFGS line search assumes a "
+                "deterministic objective. Use solver='adam' (or 'sgd') with dropout > 0."
+            )
+
+    def _sample_weight(self, sample_weight, X):
+        if sample_weight is None:
+            return None
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if not np.all(np.isfinite(sw)):
+            raise ValueError("sample_weight contains NaN or infinity; give finite weights >= 0.")
+        total = sw.sum()
+        if total <= 0:
+            raise ValueError("sample_weight sums to zero; give at least one positive weight.")
+        sw = sw * (sw.shape[0] / total)
+        return None if np.all(sw == 1.0) else sw
+
+    # ------------------------------------------------------------------ fitting
+    def _is_initialized(self):
+        return hasattr(self, "module_")
+
+    def _initialize(self, X, y_enc, family, sample_weight, dtype):
+        n_out = family.n_outputs(y_enc)
+        module = MLP(X.shape[1], self._hidden_sizes(), n_out, self.activation,
+                     self.dropout, self.input_dropout)
+        module.reset_parameters(self.init)
+        with torch.no_grad():
+            b0 = family.initial_intercept(y_enc, sample_weight)
+            module.layers[-1].bias.copy_(torch.as_tensor(b0, dtype=torch.float32))
+        self.module_ = module.to(device=self.device_, dtype=dtype)
+        self.n_outputs_ = n_out
+        self.n_layers_ = len(module.layers) + 1
+        self._history = History()
+        self._optimizer = None
+
+    def _tensor(self, a, dtype):
+        if a is None:
+            return None
+        a = np.asarray(a)
+        if not a.flags.writeable or not a.flags.c_contiguous:
+            a = np.array(a, order="C")
+        t = torch.from_numpy(a)
+        return t.to(device=self.device_, dtype=dtype if t.is_floating_point() else t.dtype)
+
+    def _fit(self, X, y, sample_weight, incremental):
+        self._check_options()
+        self._hidden_sizes()
+        first = not (self._is_initialized() and (self.warm_start or incremental))
+        X, y = self._validate_xy(X, y, reset=first)
+        sample_weight = self._sample_weight(sample_weight, X)
+        y_enc = self._encode_target(y)
+        family = self._make_family(y_enc)
+        family.validate(y_enc)
+        self.family_ = family
+        if first:
+            self.device_ = _resolve_device(self.device)
+        dtype = torch.float64 if self.solver == "lbfgs" else torch.float32
+        penalty = ElasticNetPenalty(self.alpha, self.l1_ratio)
+
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            if first:
+                self._initialize(X, y_enc, family, sample_weight, dtype)
+            else:
+                self.module_.to(dtype=dtype)
+            self._train(X, y_enc, sample_weight, family, penalty, dtype, seed, incremental)
+        self._training_data = (X, y, sample_weight)
+        return self
+
+    def _train(self, X, y_enc, sample_weight, family, penalty, dtype, seed, incremental):
+        module, history = self.module_, self._history
+        validation = None
+        if self.early_stopping and not incremental and self.solver != "lbfgs":
+            stratify = y_enc if isinstance(self, ClassifierMixin) else None
+            idx = np.arange(X.shape[0])
+            tr, va = train_test_split(idx, test_size=self.validation_fraction,
+                                      random_state=seed, stratify=stratify)
+            sw_va = None if sample_weight is None else sample_weight[va]
+            validation = (self._tensor(X[va], dtype), self._tensor(y_enc[va], dtype),
+                          self._tensor(sw_va, dtype))
+            X, y_enc = X[tr], y_enc[tr]
+            sample_weight = None if sample_weight is None else sample_weight[tr]
+            history.best_validation_score = -np.inf
+            history.best_state = None
+        data = (self._tensor(X, dtype), self._tensor(y_enc, dtype),
+                self._tensor(sample_weight, dtype))
+        history.no_improvement = 0
+        history.converged = False
+        if self.solver == "lbfgs":
+            train_lbfgs(self, module, family, penalty, data, history)
+        else:
+            if self._optimizer is None:
+                from .training import make_optimizer
+                self._optimizer = make_optimizer(self, module, penalty)
+            n_epochs = 1 if incremental else self.max_iter
+            train_minibatch(self, module, family, penalty, data, self._optimizer, history,
+                            n_epochs, validation, self._validation_score,
+                            check_stop=not incremental)
+            if validation is not None and history.best_state is not None:
+                module.load_state_dict(history.best_state)
+            if not incremental and not history.converged:
+                warnings.warn(
+                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                    "optimization hasn't converged yet.", ConvergenceWarning,
+                )
+        self.n_iter_ = history.n_iter
+        self.t_ = history.t
+        self.loss_curve_ = list(history.loss_curve)
+        self.loss_ = self.loss_curve_[-1]
+        self.best_loss_ = None if validation is not None else min(self.loss_curve_)
+        self.converged_ = bool(history.converged)
+        if validation is not None:
+            self.validation_scores_ = list(history.validation_scores)
+            self.best_validation_score_ = max(history.validation_scores)
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Observation weights; the loss is ``sum_i w_i nll_i / sum_i w_i``.
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    # ------------------------------------------------------------------ predicting
+    def _linear_predictor(self, X):
+        """The network output ``eta`` for X as a float64 numpy array of shape (n, n_outputs)."""
+        check_is_fitted(self, "module_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        # float64 whatever the training dtype: a row's prediction must not depend on which
+        # other rows share its batch (float32 matrix products round differently by batch size)
+        self.module_.eval()
+        params = {k: v.detach().to(torch.float64)
+                  for k, v in self.module_.named_parameters()}
+        out = []
+        with torch.no_grad():
+            for start in range(0, X.shape[0], _PREDICT_CHUNK):
+                xb = self._tensor(X[start:start + _PREDICT_CHUNK], torch.float64)
+                out.append(torch.func.functional_call(self.module_, params, (xb,)).cpu())
+        if not out:
+            return np.zeros((0, self.n_outputs_))
+        return torch.cat(out).numpy()
+
+    def _mean(self, X):
+        eta = torch.from_numpy(self._linear_predictor(X))
+        mu = self.family_.mean(eta).numpy()
+        if not np.all(np.isfinite(mu)):
+            raise FloatingPointError(
+                "The fitted network gives non-finite predictions for these inputs (overflow of "
+                "the inverse link); check the inputs' scale against the training data."
+            )
+        return mu
+
+    # ------------------------------------------------------------------ fitted parameters
+    @property
+    def coefs_(self):
+        """Weight matrices, one (n_in, n_out) array per layer, as scikit-learn's MLP."""
+        check_is_fitted(self, "module_")
+        return [layer.weight.detach().cpu().double().numpy().T.copy()
+                for layer in self.module_.layers]
+
+    @property
+    def intercepts_(self):
+        check_is_fitted(self, "module_")
+        return [layer.bias.detach().cpu().double().numpy().copy()
+                for layer in self.module_.layers]
+
+    def _glm_check(self, name):
+        check_is_fitted(self, "module_")
+        if len(self.module_.layers) != 1:
+            raise AttributeError(
+                f"{name} exists only for a network with no hidden layer "
+                "(hidden_layer_sizes=()); use coefs_/intercepts_, or inference() for effects."
+            )
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_training_data", None)  # kept by reference for inference, never pickled
+        state.pop("_optimizer", None)
+        if "module_" in state:
+            state["module_"] = _module_to_cpu(state["module_"])
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._optimizer = None
+        if hasattr(self, "module_"):
+            dev = getattr(self, "device_", torch.device("cpu"))
+            if dev.type == "cuda" and not torch.cuda.is_available():
+                dev = torch.device("cpu")
+            self.device_ = dev
+            self.module_.to(dev)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
+
+
+def _module_to_cpu(module):
+    if next(module.parameters()).device.type == "cpu":
+        return module
+    import copy
+    return copy.deepcopy(module).cpu()
+
+
+class NeuralClassifier(ClassifierMixin, _BaseNeural):
+    """A neural network classifier that is also a statistical model.
+
+    Bernoulli likelihood for two classes (one logit), categorical for K > 2 classes (K-1 logits
+    against the first class, as statsmodels' ``MNLogit``). With ``hidden_layer_sizes=()`` it is
+    logistic (or multinomial logit) regression.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Units per hidden layer; ``()`` for no hidden layer (a GLM).
+    activation : {"relu", "tanh", "sigmoid", "elu", "gelu", "softplus", "erf", "identity"}
+    solver : {"adam", "adamw", "sgd", "rmsprop", "adagrad", "lbfgs"}, default="adam"
+        "lbfgs" is full-batch L-BFGS-B in float64 (the right choice for GLMs and small data);
+        the others are minibatch solvers in float32. "adamw" applies the ridge part of the
+        penalty as decoupled weight decay.
+    alpha : float, default=0.0
+        Penalty strength; the objective is
+        ``mean_i w_i nll_i + alpha * (l1_ratio ||W||_1 + 0.5 (1 - l1_ratio) ||W||_2^2)``
+        on the weights only (never the biases).
+    l1_ratio : float in [0, 1], default=0.0
+        Elastic-net mixing; ``l1_ratio > 0`` gives exact zeros (soft thresholding after each
+        stochastic step, bound-constrained split variables with "lbfgs").
+    dropout, input_dropout : float in [0, 1), default=0.0
+        Inverted-dropout rates on hidden units and on inputs (stochastic solvers only).
+    init : str, default="glorot_uniform"
+        Weight initialization: glorot_uniform, glorot_normal, he_uniform, he_normal,
+        lecun_normal, normal, truncated_normal, uniform, orthogonal. Biases start at zero, the
+        output bias at the link of the mean response.
+    batch_size : int or "auto", default="auto"
+        ``min(200, n_samples)`` for "auto".
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Schedules as in scikit-learn: invscaling (sgd only) sets the step to
+        ``learning_rate_init / (t + 1) ** power_t`` after each epoch, t samples seen; adaptive
+        divides it by 5 whenever ``n_iter_no_change`` epochs fail to improve by ``tol``.
+    learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
+    momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon,
+    n_iter_no_change, max_fun :
+        As in scikit-learn's ``MLPClassifier``. ``max_iter`` counts epochs (iterations for
+        lbfgs); ``verbose`` shows a progress bar with the loss.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+        "auto" trains on CUDA when present. A model fitted on a GPU pickles and predicts on a
+        CPU-only machine.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coefs_, intercepts_ : list of ndarray
+        Weights (n_in, n_out) and biases per layer.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Only with no hidden layer; for K > 2 classes the first (reference) row is zero.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+    loss_curve_ : list of float
+        Penalized objective per epoch (per iteration for lbfgs).
+    validation_scores_ : list of float or None
+        Validation accuracy per epoch with ``early_stopping``; the best weights are restored.
+    n_iter_ : int
+    converged_ : bool
+    module_ : torch.nn.Module
+    family_ : neurostat.families.Family
+    feature_names_in_ : ndarray of str
+        When X has string column names.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from neurostat import NeuralClassifier
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> model = make_pipeline(StandardScaler(),
+    ...                       NeuralClassifier((16,), max_iter=50, random_state=0)).fit(X, y)
+    >>> bool(model.score(X, y) > 0.95)
+    True
+    """
+
+    def _validate_xy(self, X, y, reset):
+        X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
+        check_classification_targets(y)
+        return X, y
+
+    def _encode_target(self, y):
+        if not hasattr(self, "classes_") or not (self.warm_start or self._partial):
+            self.classes_ = unique_labels(y)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"The target has only one class ({self.classes_[0]!r}); a classifier needs at "
+                "least 2 classes."
+            )
+        enc = LabelEncoder().fit(self.classes_)
+        if not np.isin(y, self.classes_).all():
+            raise ValueError(
+                f"y contains labels not seen in classes_ {self.classes_.tolist()}; pass all "
+                "classes to the first partial_fit (classes=...) or refit."
+            )
+        yi = enc.transform(y)
+        return yi.astype(np.float64) if len(self.classes_) == 2 else yi.astype(np.int64)
+
+    def _make_family(self, y_enc):
+        return classification_family(len(self.classes_))
+
+    def _validation_score(self, module, X, y, w):
+        eta = module(X)
+        if eta.shape[1] == 1:
+            pred = (eta[:, 0] > 0).to(y.dtype)
+        else:
+            pred = self.family_.logits(eta).argmax(1).to(y.dtype)
+        hit = (pred == y).to(X.dtype)
+        return hit.mean() if w is None else (w * hit).sum() / w.sum()
+
+    _partial = False
+
+    def fit(self, X, y, sample_weight=None):
+        self._partial = False
+        return super().fit(X, y, sample_weight)
+
+    fit.__doc__ = _BaseNeural.fit.__doc__
+
+    @available_if(_stochastic)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over (X, y) with the current optimizer state (scikit-learn's convention).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            All classes; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        first = not self._is_initialized()
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            self.classes_ = unique_labels(classes)
+        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+            raise ValueError(
+                f"classes={list(classes)} differs from the classes of the first partial_fit "
+                f"call {self.classes_.tolist()}."
+            )
+        self._validate_params()
+        self._partial = True
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def decision_function(self, X):
+        """Linear predictor: the logit (n,) for two classes, the K logits (n, K) otherwise."""
+        eta = self._linear_predictor(X)
+        if eta.shape[1] == 1:
+            return eta[:, 0]
+        return np.hstack([np.zeros((eta.shape[0], 1)), eta])
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes)."""
+        mu = self._mean(X)
+        return np.column_stack([1 - mu, mu]) if mu.ndim == 1 else mu
+
+    def predict_log_proba(self, X):
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Most probable class."""
+        d = self.decision_function(X)
+        idx = (d > 0).astype(int) if d.ndim == 1 else d.argmax(1)
+        return self.classes_[idx]
+
+    @property
+    def coef_(self):
+        self._glm_check("coef_")
+        w = self.coefs_[0].T
+        return w if w.shape[0] == 1 else np.vstack([np.zeros((1, w.shape[1])), w])
+
+    @property
+    def intercept_(self):
+        self._glm_check("intercept_")
+        b = self.intercepts_[0]
+        return b if b.shape[0] == 1 else np.concatenate([[0.0], b])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags
+
+
+class NeuralRegressor(RegressorMixin, _BaseNeural):
+    """A neural network regression model with a gaussian or poisson likelihood.
+
+    Parameters are those of :class:`NeuralClassifier`, plus
+
+    family : {"gaussian", "poisson"}, default="gaussian"
+        Gaussian with identity link (nll ``0.5 (y - mu)^2``; the scale is estimated after the
+        fit, as for a GLM) or Poisson with log link (counts ``y >= 0``). With no hidden layer
+        and ``solver="lbfgs"`` these are OLS / the elastic net and Poisson regression.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        Only with no hidden layer.
+    intercept_ : float or ndarray of shape (n_targets,)
+    (others as :class:`NeuralClassifier`; ``validation_scores_`` holds R^2.)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neurostat import NeuralRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3)); y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=200)
+    >>> ols = NeuralRegressor(hidden_layer_sizes=(), solver="lbfgs").fit(X, y)
+    >>> np.round(ols.coef_, 1).tolist()
+    [1.0, -2.0, 0.5]
+    """
+
+    _parameter_constraints = {
+        **_BaseNeural._parameter_constraints,
+        "family": [StrOptions(set(REGRESSION_FAMILIES))],
+    }
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, family="gaussian",
+                 solver="adam", alpha=0.0, l1_ratio=0.0, dropout=0.0, input_dropout=0.0,
+                 init="glorot_uniform", batch_size="auto", learning_rate="constant",
+                 learning_rate_init=1e-3, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=0, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 device="auto"):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, l1_ratio=l1_ratio,
+            dropout=dropout, input_dropout=input_dropout, init=init, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, device=device,
+        )
+        self.family = family
+
+    def _validate_xy(self, X, y, reset):
+        X, y = validate_data(self, X, y, reset=reset, dtype=np.float64, multi_output=True,
+                             y_numeric=True)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        return X, y.astype(np.float64)
+
+    def _encode_target(self, y):
+        return y
+
+    def _make_family(self, y_enc):
+        return REGRESSION_FAMILIES[self.family]()
+
+    def _validation_score(self, module, X, y, w):
+        mu = self.family_.mean(module(X))
+        w = torch.ones_like(y if y.ndim == 1 else y[:, 0]) if w is None else w
+        wcol = w if y.ndim == 1 else w[:, None]
+        ybar = (wcol * y).sum(0) / w.sum()
+        ss_res = (wcol * (y - mu) ** 2).sum(0)
+        ss_tot = (wcol * (y - ybar) ** 2).sum(0)
+        return (1 - ss_res / torch.clamp(ss_tot, min=1e-300)).mean()
+
+    @available_if(_stochastic)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y) with the current optimizer state (scikit-learn's convention)."""
+        self._validate_params()
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Mean response: ``E[y | x]`` (counts per unit exposure for poisson)."""
+        return self._mean(X)
+
+    @property
+    def coef_(self):
+        self._glm_check("coef_")
+        w = self.coefs_[0].T
+        return w[0] if w.shape[0] == 1 else w
+
+    @property
+    def intercept_(self):
+        self._glm_check("intercept_")
+        b = self.intercepts_[0]
+        return float(b[0]) if b.shape[0] == 1 else b
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.positive_only = self.family == "poisson"
+        return tags

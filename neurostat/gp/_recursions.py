@@ -1,0 +1,216 @@
+"""Layer recursions of the NNGP and NTK kernels, shared by the kernels and the wide-net sampler.
+
+Everything here works on torch tensors of any dtype, device and batch shape and is
+differentiable in the variances, so the kernels' hyperparameters can be learned.
+
+Conventions (Lee et al. 2018; neural-tangents' ``stax.Dense`` + activation layers):
+
+* input layer:  ``K0(x, x') = b + w * <x, x'> / d``;
+* hidden layer: ``K(l) = b + w * E[phi(u) phi(v)]``, ``(u, v) ~ N(0, K(l-1))``;
+* NTK (NTK parametrization): ``T0 = K0``,
+  ``T(l) = K(l) + w * E[phi'(u) phi'(v)] * T(l-1)``.
+
+With ``depth`` hidden layers the network output has covariance ``K(depth)`` and
+tangent kernel ``T(depth)``.
+"""
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+__all__ = ["ACTIVATIONS", "resolve_activation", "gaussian_expectations", "input_kernel", "layer_kernels"]
+
+_SQRT_PI = math.sqrt(math.pi)
+
+
+def _erf_prime(u):
+    return (2.0 / _SQRT_PI) * torch.exp(-u * u)
+
+
+def _gelu_prime(u):
+    cdf = 0.5 * (1.0 + torch.erf(u / math.sqrt(2.0)))
+    return cdf + u * torch.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi)
+
+
+# name -> (phi, phi'); "relu", "erf" and "identity" also have closed forms below.
+ACTIVATIONS = {
+    "relu": (torch.relu, lambda u: (u > 0).to(u.dtype)),
+    "erf": (torch.erf, _erf_prime),
+    "identity": (lambda u: u, torch.ones_like),
+    "tanh": (torch.tanh, lambda u: 1.0 - torch.tanh(u) ** 2),
+    "sigmoid": (torch.sigmoid, lambda u: torch.sigmoid(u) * (1.0 - torch.sigmoid(u))),
+    "gelu": (torch.nn.functional.gelu, _gelu_prime),
+    "softplus": (torch.nn.functional.softplus, torch.sigmoid),
+    "elu": (torch.nn.functional.elu, lambda u: torch.where(u > 0, torch.ones_like(u), torch.exp(u))),
+}
+_CLOSED_FORMS = ("relu", "erf", "identity")
+
+
+def _autograd_derivative(phi):
+    """phi' of an elementwise callable by autograd, differentiable again if the input is."""
+
+    def derivative(u):
+        with torch.enable_grad():
+            v = u if u.requires_grad else u.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(phi(v).sum(), v, create_graph=u.requires_grad)
+        return g
+
+    return derivative
+
+
+def resolve_activation(activation):
+    """Return ``(key, phi, phi')``; ``key`` is the name of a closed form or ``None``."""
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation={activation!r} is not one of {sorted(ACTIVATIONS)}; pass a torch callable "
+                "for any other elementwise activation."
+            )
+        phi, dphi = ACTIVATIONS[activation]
+        return (activation if activation in _CLOSED_FORMS else None), phi, dphi
+    if callable(activation):
+        return None, activation, _autograd_derivative(activation)
+    raise TypeError(f"activation must be a name or a callable, got {type(activation).__name__}")
+
+
+@lru_cache(maxsize=8)
+def _radial_rule(n_nodes):
+    """Gauss rule for the weight ``r exp(-r^2 / 2)`` on ``[0, inf)`` (the Rayleigh density).
+
+    Recurrence coefficients by the discretized Stieltjes procedure on a fine Gauss-Legendre
+    grid of ``[0, 16]`` (the tail beyond 16 has mass ``exp(-128)``), nodes and weights by
+    Golub-Welsch. Polynomials in ``r`` of degree ``< 2 n_nodes`` are integrated exactly.
+    """
+    x, w = np.polynomial.legendre.leggauss(3000)
+    r = 8.0 * (x + 1.0)
+    wr = 8.0 * w * r * np.exp(-0.5 * r * r)
+    alpha, beta = np.zeros(n_nodes), np.zeros(n_nodes)
+    p_prev, p = np.zeros_like(r), np.ones_like(r) / math.sqrt(wr.sum())
+    for k in range(n_nodes):
+        alpha[k] = np.sum(wr * r * p * p)
+        q = (r - alpha[k]) * p - (beta[k] * p_prev if k else 0.0)
+        if k + 1 < n_nodes:
+            beta[k + 1] = math.sqrt(np.sum(wr * q * q))
+            p_prev, p = p, q / beta[k + 1]
+    jacobi = np.diag(alpha) + np.diag(beta[1:], 1) + np.diag(beta[1:], -1)
+    nodes, vecs = np.linalg.eigh(jacobi)
+    return nodes, wr.sum() * vecs[0] ** 2
+
+
+@lru_cache(maxsize=8)
+def _polar_rule(n_radial, n_angular):
+    nodes, weights = _radial_rule(n_radial)
+    t, wt = np.polynomial.legendre.leggauss(n_angular)
+    return nodes, weights, (t + 1.0) / 2.0, wt / 2.0  # angles on [0, 1]
+
+
+def _quadrature(phi, k11, k22, k12, n_radial=24, n_angular=12):
+    """``E[phi(u) phi(v)]``, ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])``, elementwise.
+
+    Write ``u = a r cos(t)``, ``v = b r cos(t - theta)`` with ``a = sqrt(k11)``,
+    ``b = sqrt(k22)``, ``cos(theta) = k12 / (a b)`` and ``(r, t)`` the polar coordinates of a
+    standard bivariate normal (``r`` Rayleigh, ``t`` uniform). The angle is split at the four
+    rays where ``u = 0`` or ``v = 0`` (where relu-type activations have their kink), each
+    sector gets Gauss-Legendre nodes, the radius the Gauss rule of :func:`_radial_rule`.
+    """
+    nodes, weights, t01, wt = _polar_rule(n_radial, n_angular)
+    like = dict(dtype=k12.dtype, device=k12.device)
+    r, wr = torch.as_tensor(nodes, **like), torch.as_tensor(weights, **like)
+    t01, wt = torch.as_tensor(t01, **like), torch.as_tensor(wt, **like)
+    a, b = k11.sqrt(), k22.sqrt()
+    theta = torch.arccos(_clamped_correlation(k11, k22, k12)).unsqueeze(-1)
+    # sectors [start, start + width): widths theta, pi - theta, theta, pi - theta
+    half = math.pi / 2
+    starts = torch.cat([-half + 0 * theta, theta - half, half + 0 * theta, theta + half], -1)
+    widths = torch.cat([theta, math.pi - theta, theta, math.pi - theta], -1)
+    t = (starts.unsqueeze(-1) + widths.unsqueeze(-1) * t01).flatten(-2)  # (..., 4 n_angular)
+    w_t = (widths.unsqueeze(-1) * wt).flatten(-2) / (2 * math.pi)
+    u = (a.unsqueeze(-1) * torch.cos(t)).unsqueeze(-1) * r
+    v = (b.unsqueeze(-1) * torch.cos(t - theta)).unsqueeze(-1) * r
+    return ((phi(u) * phi(v)) @ wr * w_t).sum(-1)
+
+
+def _clamped_correlation(k11, k22, k12):
+    # arccos has an infinite derivative at +-1; the clamp keeps gradients finite and moves
+    # the relu kernel by at most pi * eps relative.
+    eps = 100 * torch.finfo(k12.dtype).eps
+    return (k12 / (k11 * k22).sqrt().clamp_min(torch.finfo(k12.dtype).tiny)).clamp(-1 + eps, 1 - eps)
+
+
+def gaussian_expectations(activation, k11, k22, k12, derivative=False, chunk_elements=2**22):
+    """``E[phi(u) phi(v)]`` and, with ``derivative=True``, ``E[phi'(u) phi'(v)]``.
+
+    ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])`` elementwise over broadcast tensors.
+    Closed forms: relu (arc-cosine kernel of degree 1, Cho & Saul 2009), erf (Williams 1997),
+    identity; anything else by polar Gauss quadrature (see :func:`_quadrature`).
+    """
+    key, phi, dphi = resolve_activation(activation)
+    k11, k22, k12 = torch.broadcast_tensors(k11, k22, k12)
+    if key == "relu":
+        rho = _clamped_correlation(k11, k22, k12)
+        theta = torch.arccos(rho)
+        norm = (k11 * k22).sqrt()
+        value = norm * (torch.sin(theta) + (math.pi - theta) * rho) / (2 * math.pi)
+        return value, ((math.pi - theta) / (2 * math.pi) if derivative else None)
+    if key == "erf":
+        s11, s22 = 1 + 2 * k11, 1 + 2 * k22
+        value = (2 / math.pi) * torch.asin(2 * k12 / (s11 * s22).sqrt())
+        return value, ((4 / math.pi) / (s11 * s22 - 4 * k12 * k12).sqrt() if derivative else None)
+    if key == "identity":
+        return k12, (torch.ones_like(k12) if derivative else None)
+    value = _chunked(phi, k11, k22, k12, chunk_elements)
+    return value, (_chunked(dphi, k11, k22, k12, chunk_elements) if derivative else None)
+
+
+def _chunked(fn, k11, k22, k12, chunk_elements):
+    """Quadrature in row blocks; with autograd on, recompute blocks in backward (checkpoint)."""
+    shape = k12.shape
+    flat = [k.reshape(-1) for k in (k11, k22, k12)]
+    n_quad = 4 * 12 * 24
+    step = max(1, chunk_elements // n_quad)
+    grad = torch.is_grad_enabled() and any(k.requires_grad for k in flat)
+    out = []
+    for start in range(0, flat[0].numel(), step):
+        block = [k[start : start + step] for k in flat]
+        if grad:
+            out.append(torch.utils.checkpoint.checkpoint(_quadrature, fn, *block, use_reentrant=False))
+        else:
+            out.append(_quadrature(fn, *block))
+    return torch.cat(out).reshape(shape)
+
+
+def input_kernel(x1, x2, weight_variance, bias_variance, diag=False):
+    """``K0 = b + w <x1, x2> / d``: the full matrix, or with ``diag=True`` its diagonal."""
+    d = x1.shape[-1]
+    if diag:
+        return bias_variance + weight_variance * (x1 * x2).sum(-1) / d
+    return bias_variance + weight_variance * (x1 @ x2.transpose(-2, -1)) / d
+
+
+def layer_kernels(x1, x2, depth, activation, weight_variance, bias_variance, diag=False, ntk=False):
+    """Output NNGP kernel ``K(depth)`` and, with ``ntk=True``, NTK ``T(depth)`` (else ``None``).
+
+    ``weight_variance`` and ``bias_variance`` broadcast against the kernel matrix (shape
+    ``(*batch, 1, 1)``) or, with ``diag=True``, against its diagonal (``(*batch, 1)``).
+    """
+    w, b = weight_variance, bias_variance
+    k12 = input_kernel(x1, x2, w, b, diag=diag)
+    if diag:
+        k11 = k22 = k12
+    else:
+        k11 = input_kernel(x1, x1, w.squeeze(-1), b.squeeze(-1), diag=True).unsqueeze(-1)
+        k22 = input_kernel(x2, x2, w.squeeze(-1), b.squeeze(-1), diag=True).unsqueeze(-2)
+    tangent = k12 if ntk else None
+    for _ in range(depth):
+        e12, de12 = gaussian_expectations(activation, k11, k22, k12, derivative=ntk)
+        if ntk:
+            tangent = b + w * e12 + w * de12 * tangent
+        if diag:
+            k12 = k11 = k22 = b + w * e12
+        else:
+            e11, _ = gaussian_expectations(activation, k11, k11, k11)
+            e22, _ = gaussian_expectations(activation, k22, k22, k22)
+            k12, k11, k22 = b + w * e12, b + w * e11, b + w * e22
+    return k12, tangent

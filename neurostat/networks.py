@@ -1,0 +1,141 @@
+"""Network structure: the multilayer perceptron, its activations and its initialization schemes.
+
+The structure is one of the three parts of a net (structure, family, solver). A network maps
+inputs to the *linear predictor* ``eta`` of the family: the output layer has no activation of
+its own, the family's inverse link turns ``eta`` into a mean or class probabilities.
+"""
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ACTIVATIONS = {
+    "relu": F.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "elu": F.elu,
+    "gelu": F.gelu,
+    "softplus": F.softplus,
+    "erf": torch.erf,
+    "identity": lambda x: x,
+}
+
+INIT_SCHEMES = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_normal",
+    "normal",
+    "truncated_normal",
+    "uniform",
+    "orthogonal",
+)
+
+
+def init_variance(scheme, fan_in, fan_out):
+    """Variance of a weight drawn by ``scheme`` for a layer of the given fans.
+
+    ``normal``, ``truncated_normal`` and ``uniform`` use the fixed scale 0.05 (standard deviation of
+    the normal, half-width of the uniform; the truncated normal is cut at two standard deviations,
+    which shrinks its variance by the factor 0.7737). ``orthogonal`` gives the rows (or columns) of
+    an orthogonal matrix, whose entries have variance ``1 / max(fan_in, fan_out)``.
+    """
+    if scheme == "glorot_uniform" or scheme == "glorot_normal":
+        return 2.0 / (fan_in + fan_out)
+    if scheme == "he_uniform" or scheme == "he_normal":
+        return 2.0 / fan_in
+    if scheme == "lecun_normal":
+        return 1.0 / fan_in
+    if scheme == "normal":
+        return 0.05**2
+    if scheme == "truncated_normal":
+        # variance of N(0, s^2) truncated to [-2s, 2s]
+        a = 2.0
+        phi = math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
+        z = math.erf(a / math.sqrt(2))
+        return 0.05**2 * (1 - 2 * a * phi / z)
+    if scheme == "uniform":
+        return 0.05**2 / 3.0
+    if scheme == "orthogonal":
+        return 1.0 / max(fan_in, fan_out)
+    raise ValueError(f"init={scheme!r} is not one of {INIT_SCHEMES}.")
+
+
+@torch.no_grad()
+def initialize_(weight, scheme):
+    """Fill ``weight`` (shape (fan_out, fan_in)) in place by the named scheme; biases stay zero."""
+    fan_out, fan_in = weight.shape
+    var = init_variance(scheme, fan_in, fan_out)
+    if scheme in ("glorot_uniform", "he_uniform"):
+        bound = math.sqrt(3.0 * var)
+        weight.uniform_(-bound, bound)
+    elif scheme in ("glorot_normal", "he_normal", "lecun_normal", "normal"):
+        weight.normal_(0.0, math.sqrt(var))
+    elif scheme == "truncated_normal":
+        nn.init.trunc_normal_(weight, 0.0, 0.05, -0.1, 0.1)
+    elif scheme == "uniform":
+        weight.uniform_(-0.05, 0.05)
+    elif scheme == "orthogonal":
+        nn.init.orthogonal_(weight)
+        # unit-norm rows or columns give entries of variance 1 / max(fan_in, fan_out) already
+    else:  # pragma: no cover - validated by the estimator
+        raise ValueError(f"init={scheme!r} is not one of {INIT_SCHEMES}.")
+    return weight
+
+
+class MLP(nn.Module):
+    """A fully connected network returning the linear predictor of a family.
+
+    Parameters
+    ----------
+    n_inputs : int
+    hidden_layer_sizes : tuple of int
+        ``()`` gives no hidden layer: the network is the linear predictor of a GLM.
+    n_outputs : int
+    activation : str
+        A key of :data:`ACTIVATIONS`.
+    dropout : float
+        Inverted-dropout rate on every hidden layer's output.
+    input_dropout : float
+        Inverted-dropout rate on the inputs.
+    """
+
+    def __init__(self, n_inputs, hidden_layer_sizes, n_outputs, activation="relu",
+                 dropout=0.0, input_dropout=0.0):
+        super().__init__()
+        sizes = [n_inputs, *hidden_layer_sizes, n_outputs]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.activation = activation
+        self.dropout = float(dropout)
+        self.input_dropout = float(input_dropout)
+
+    @property
+    def n_hidden_layers(self):
+        return len(self.layers) - 1
+
+    def penalized_parameters(self):
+        """The weight matrices (never the biases): what the penalty acts on."""
+        return [layer.weight for layer in self.layers]
+
+    def hidden(self, x):
+        """Output of the last hidden layer (the inputs when there is none)."""
+        act = ACTIVATIONS[self.activation]
+        if self.input_dropout > 0 and self.training:
+            x = F.dropout(x, self.input_dropout, True)
+        for layer in self.layers[:-1]:
+            x = act(layer(x))
+            if self.dropout > 0 and self.training:
+                x = F.dropout(x, self.dropout, True)
+        return x
+
+    def forward(self, x):
+        return self.layers[-1](self.hidden(x))
+
+    def reset_parameters(self, init="glorot_uniform"):
+        for layer in self.layers:
+            initialize_(layer.weight, init)
+            nn.init.zeros_(layer.bias)
+        return self

@@ -1,0 +1,407 @@
+"""Scatterplot smoothers for projection pursuit: Friedman's super smoother and a smoothing spline.
+
+All smoothers take ``x``, ``y`` and optional case weights ``w`` and return the fitted values at
+``x``. The running-line smooths are vectorized with cumulative sums: every window sum is a
+difference of two prefix sums, so a smooth costs a few O(n) numpy passes rather than a Python
+loop over the window updates of Friedman's Fortran.
+"""
+
+import numpy as np
+from scipy import linalg, optimize
+from scipy.interpolate import BSpline, make_smoothing_spline
+
+__all__ = ["running_line", "supsmu", "smoothing_spline", "gcv_spline", "spline_df"]
+
+# Friedman's (1984) tweeter, midrange and woofer spans, as fractions of n.
+SPANS = (0.05, 0.2, 0.5)
+_BIG, _SML, _EPS = 1e20, 1e-7, 1e-3
+
+
+def _as_xyw(x, y, w):
+    x = np.asarray(x, dtype=float).ravel()
+    y = np.asarray(y, dtype=float)
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"x and y must be 1-d of the same length, got {x.shape} and {y.shape}")
+    if w is None:
+        w = np.ones_like(x)
+    else:
+        w = np.asarray(w, dtype=float).ravel()
+        if w.shape != x.shape:
+            raise ValueError(f"w must have shape {x.shape}, got {w.shape}")
+        if np.any(w < 0) or not np.all(np.isfinite(w)):
+            raise ValueError("weights w must be finite and non-negative")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("x and y must be finite")
+    return x, y, w
+
+
+def _tie_average(x, values, w):
+    """Replace the values at tied (sorted) x by their weighted mean, as supsmu does."""
+    if x.shape[0] < 2 or np.all(np.diff(x) > 0):
+        return values
+    start = np.r_[True, np.diff(x) > 0]
+    group = np.cumsum(start) - 1
+    ng = group[-1] + 1
+    sw = np.bincount(group, weights=w, minlength=ng)
+    out = np.empty_like(values)
+    for k in range(values.shape[0]):
+        swy = np.bincount(group, weights=w * values[k], minlength=ng)
+        safe = np.where(sw > 0, sw, 1.0)
+        avg = np.where(sw > 0, swy / safe, values[k][np.searchsorted(group, np.arange(ng))])
+        out[k] = avg[group]
+    return out
+
+
+def _windows(n, span):
+    """Index windows [lo, lo + k) of Friedman's running lines (fixed size, shifted at the ends)."""
+    ibw = max(int(0.5 * span * n + 0.5), 2)
+    k = min(2 * ibw + 1, n)
+    lo = np.clip(np.arange(n) - ibw, 0, n - k)
+    return lo, lo + k
+
+
+def _running_lines(x, Y, w, spans, vsmlsq, cv=False):
+    """Local linear fits of each row of ``Y`` (shape (s, n)) on sorted ``x``, row i with spans[i].
+
+    Returns the smooths (s, n) and, when ``cv``, the absolute leave-one-out residuals.
+    """
+    n = x.shape[0]
+    xc = x - np.average(x, weights=w) if w.sum() > 0 else x - x.mean()
+    Y = np.atleast_2d(Y)
+    cs = lambda a: np.concatenate([np.zeros(a.shape[:-1] + (1,)), np.cumsum(a, axis=-1)], axis=-1)
+    cw, cx, cxx = cs(w), cs(w * xc), cs(w * xc * xc)
+    cy, cxy = cs(w * Y), cs(w * xc * Y)
+    rows = np.arange(Y.shape[0])[:, None]
+    lo, hi = np.empty((len(spans), n), int), np.empty((len(spans), n), int)
+    for i, s in enumerate(spans):
+        lo[i], hi[i] = _windows(n, s)
+    sw = cw[hi] - cw[lo]
+    safe = np.where(sw > 0, sw, 1.0)
+    xm = (cx[hi] - cx[lo]) / safe
+    ym = (cy[rows, hi] - cy[rows, lo]) / safe
+    var = (cxx[hi] - cxx[lo]) - sw * xm * xm
+    cvar = (cxy[rows, hi] - cxy[rows, lo]) - sw * xm * ym
+    ok = var > vsmlsq
+    slope = np.where(ok, cvar / np.where(ok, var, 1.0), 0.0)
+    smo = ym + slope * (xc - xm)
+    smo = _tie_average(x, smo, w)
+    if not cv:
+        return smo, None
+    h = np.where(sw > 0, 1.0 / safe, 0.0) + np.where(ok, (xc - xm) ** 2 / np.where(ok, var, 1.0), 0)
+    denom = 1.0 - w * h
+    good = denom > 0
+    acvr = np.where(good, np.abs(Y - smo) / np.where(good, denom, 1.0), 0.0)
+    if not good.all():  # carry the previous point's value forward, as Friedman does
+        idx = np.where(good, np.arange(n), 0)
+        idx = np.maximum.accumulate(idx, axis=-1)
+        acvr = np.where(good, acvr, np.take_along_axis(acvr, idx, axis=-1))
+        acvr[:, 0] = np.where(good[:, 0], acvr[:, 0], 0.0)
+    return smo, acvr
+
+
+def _scale_sorted(x):
+    n = x.shape[0]
+    i, j = n // 4, 3 * (n // 4)
+    i, j = max(i - 1, 0), max(j - 1, 0)
+    scale = x[j] - x[i]
+    while scale <= 0 and (j < n - 1 or i > 0):
+        j, i = min(j + 1, n - 1), max(i - 1, 0)
+        scale = x[j] - x[i]
+    return scale
+
+
+def _supsmu_sorted(x, y, w, span=0.0, bass=0.0):
+    """Super smoother on sorted ``x``; see :func:`supsmu`."""
+    n = x.shape[0]
+    if n == 0:
+        return y.copy()
+    if x[-1] <= x[0] or n < 3:
+        return np.full(n, np.average(y, weights=w) if w.sum() > 0 else y.mean())
+    vsmlsq = (_EPS * _scale_sorted(x)) ** 2
+    if span > 0:
+        return _running_lines(x, y, w, [span], vsmlsq)[0][0]
+    smo3, acvr = _running_lines(x, np.broadcast_to(y, (3, n)), w, SPANS, vsmlsq, cv=True)
+    res, _ = _running_lines(x, acvr, w, [SPANS[1]] * 3, vsmlsq)
+    best = np.argmin(res, axis=0)  # first minimum, as the Fortran's strict '<'
+    resmin = res[best, np.arange(n)]
+    chosen = np.asarray(SPANS)[best]
+    if 0 < bass <= 10:
+        boost = (resmin < res[2]) & (resmin > 0)
+        ratio = np.maximum(_SML, resmin / np.where(res[2] > 0, res[2], 1.0))
+        chosen = np.where(boost, chosen + (SPANS[2] - chosen) * ratio ** (10 - bass), chosen)
+    sspan, _ = _running_lines(x, chosen, w, [SPANS[1]], vsmlsq)
+    sspan = np.clip(sspan[0], SPANS[0], SPANS[2])
+    f = sspan - SPANS[1]
+    up = f >= 0
+    fu = f / (SPANS[2] - SPANS[1])
+    fd = -f / (SPANS[1] - SPANS[0])
+    mixed = np.where(up, (1 - fu) * smo3[1] + fu * smo3[2], (1 - fd) * smo3[1] + fd * smo3[0])
+    return _running_lines(x, mixed, w, [SPANS[0]], vsmlsq)[0][0]
+
+
+def _sorted_apply(func, x, y, w, **kw):
+    order = np.argsort(x, kind="stable")
+    out = np.empty_like(y)
+    out[order] = func(x[order], y[order], w[order], **kw)
+    return out
+
+
+def running_line(x, y, w=None, *, span=0.2):
+    """Friedman's running-line smoother: a local least-squares line in a window of ``span * n``.
+
+    Parameters
+    ----------
+    x, y : array-like of shape (n_samples,)
+    w : array-like of shape (n_samples,), default=None
+        Case weights.
+    span : float, default=0.2
+        Fraction of the observations in each (symmetric, nearest-in-rank) window.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+        Fitted values at ``x``, averaged over tied ``x``.
+
+    Notes
+    -----
+    At the i-th smallest ``x`` the window holds the ``k = 2 * floor(span * n / 2 + 1/2) + 1``
+    observations of ranks ``i - k//2 .. i + k//2``, shifted inward at the ends (Friedman, 1984).
+    """
+    x, y, w = _as_xyw(x, y, w)
+
+    def rl(xs, ys, ws):
+        if xs.shape[0] < 3 or xs[-1] <= xs[0]:
+            return np.full(xs.shape[0], np.average(ys, weights=ws))
+        return _running_lines(xs, ys, ws, [span], (_EPS * _scale_sorted(xs)) ** 2)[0][0]
+
+    return _sorted_apply(rl, x, y, w)
+
+
+def supsmu(x, y, w=None, *, span=0.0, bass=0.0):
+    """Friedman's super smoother, a running-lines smoother with a locally cross-validated span.
+
+    Parameters
+    ----------
+    x, y : array-like of shape (n_samples,)
+    w : array-like of shape (n_samples,), default=None
+        Case weights.
+    span : float, default=0.0
+        Fraction of observations in each window; ``0`` chooses it locally by cross-validation.
+    bass : float in [0, 10], default=0.0
+        Bass enhancement: larger values push the chosen span towards the woofer (smoother fits).
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+        Fitted values at ``x``.
+
+    Notes
+    -----
+    Three running-line smooths with spans 0.05, 0.2 and 0.5 are fitted together with their
+    absolute leave-one-out residuals :math:`|y_i - s(x_i)| / (1 - h_{ii})`. These residuals are
+    smoothed (span 0.2); at each point the span with the smallest smoothed residual is chosen,
+    optionally enhanced towards 0.5 by :math:`J + (0.5 - J)(e_J/e_{0.5})^{10 - \\text{bass}}`. The
+    chosen spans are smoothed (span 0.2), the fit is interpolated between the two smooths whose
+    spans bracket the smoothed span, and the result smoothed with span 0.05.
+
+    References
+    ----------
+    Friedman, J. H. (1984). A variable span smoother. Technical Report 5, Laboratory for
+    Computational Statistics, Stanford University.
+    """
+    x, y, w = _as_xyw(x, y, w)
+    if not 0 <= bass <= 10:
+        raise ValueError(f"bass must be in [0, 10], got {bass}")
+    if not 0 <= span <= 1:
+        raise ValueError(f"span must be in [0, 1], got {span}")
+    return _sorted_apply(_supsmu_sorted, x, y, w, span=span, bass=bass)
+
+
+# ---------------------------------------------------------------- smoothing splines
+def _collapse(x, y, w):
+    """Unique sorted x with summed weights and weighted-mean y (the spline criterion is unchanged)."""
+    ux, inv = np.unique(x, return_inverse=True)
+    sw = np.bincount(inv, weights=w, minlength=ux.size)
+    swy = np.bincount(inv, weights=w * y, minlength=ux.size)
+    return ux, np.where(sw > 0, swy / np.where(sw > 0, sw, 1.0), 0.0), sw, inv
+
+
+class _PenalizedSpline:
+    """Cubic B-spline basis on given knots with the roughness penalty integral of g''^2.
+
+    With a knot at every unique x this is the natural cubic smoothing spline (the minimizer of
+    the penalized criterion over all functions lies in this space).
+    """
+
+    def __init__(self, ux, n_knots):
+        lo, hi = ux[0], ux[-1]
+        self.lo, self.width = lo, hi - lo
+        u = (ux - lo) / self.width
+        m = ux.size if n_knots is None else min(n_knots, ux.size)
+        inner = u if m == ux.size else np.quantile(u, np.linspace(0, 1, m))
+        inner = np.unique(inner)
+        self.t = np.r_[[0.0] * 3, inner, [1.0] * 3]
+        self.K = self.t.size - 4
+        basis = BSpline(self.t, np.eye(self.K), 3, extrapolate=False)
+        self.basis = basis
+        # integral of B_i'' B_j'': B'' is linear between knots, so 2-point Gauss-Legendre is exact
+        gx, gw = np.polynomial.legendre.leggauss(2)
+        a, b = inner[:-1], inner[1:]
+        mid, half = (a + b) / 2, (b - a) / 2
+        q = (mid[:, None] + half[:, None] * gx).ravel()
+        qw = (half[:, None] * gw).ravel()
+        d2 = basis.derivative(2)(q)
+        self.P = (d2 * qw[:, None]).T @ d2
+
+    def design(self, ux):
+        u = np.clip((ux - self.lo) / self.width, 0.0, 1.0)
+        return np.nan_to_num(self.basis(u))
+
+
+def _spline_system(ux, uy, sw, n_knots):
+    """Basis, and the simultaneous diagonalization of the Gram matrix G and the penalty P.
+
+    With M = G + mu P and V'MV = I, V'GV = diag(theta): the hat matrix of penalty lam has trace
+    sum_k theta_k / (theta_k + lam (1 - theta_k) / mu), stable even when G is singular.
+    """
+    sp = _PenalizedSpline(ux, n_knots)
+    B = sp.design(ux)
+    G = (B * sw[:, None]).T @ B
+    P = sp.P / sp.width**3  # penalty on the original x scale: g''(x) = h''(u) / width^2
+    mu = np.trace(G) / np.trace(P)
+    theta, V = linalg.eigh(G, G + mu * P)
+    return B, np.clip(theta, 0.0, 1.0), V, (B * sw[:, None]).T @ uy, mu
+
+
+def _shrink(theta, mu, lam):
+    if np.isinf(lam):
+        return np.where(theta > 1 - 1e-9, 1.0, 0.0)
+    den = theta + lam * (1.0 - theta) / mu
+    # directions the data do not see (theta = 0) get no weight at lam = 0: a pseudo-inverse
+    return np.where(den > 1e-12, 1.0 / np.where(den > 1e-12, den, 1.0), 0.0)
+
+
+def _lam_for_df(theta, mu, df):
+    g = lambda loglam: np.sum(theta * _shrink(theta, mu, np.exp(loglam))) - df
+    if g(-700) <= 0:
+        return 0.0
+    if g(700) >= 0:
+        return np.inf
+    return float(np.exp(optimize.brentq(g, -700, 700, xtol=1e-12)))
+
+
+def _lam_gcv(B, theta, V, bwy, mu, uy, sw, gcvpen):
+    n = sw.sum()
+    BV = B @ V
+    vb = V.T @ bwy
+
+    def crit(loglam):
+        sh = _shrink(theta, mu, np.exp(loglam))
+        fit = BV @ (sh * vb)
+        rss = np.sum(sw * (uy - fit) ** 2)
+        tr = np.sum(theta * sh)
+        return n * rss / max(n - gcvpen * tr, 1e-12) ** 2
+
+    grid = np.linspace(-25, 25, 51) + np.log(mu)
+    vals = [crit(g) for g in grid]
+    i = int(np.argmin(vals))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    res = optimize.minimize_scalar(crit, bounds=(lo, hi), method="bounded", options={"xatol": 1e-4})
+    return float(np.exp(res.x if res.fun <= vals[i] else grid[i]))
+
+
+def spline_df(x, w=None, *, lam, n_knots=None):
+    """Equivalent degrees of freedom (trace of the hat matrix) of a cubic smoothing spline.
+
+    Parameters
+    ----------
+    x : array-like of shape (n_samples,)
+    w : array-like of shape (n_samples,), default=None
+    lam : float
+        Penalty on the integral of the squared second derivative (scipy's ``lam``).
+    n_knots : int, default=None
+        Number of knots; ``None`` puts one at each unique ``x``.
+
+    Returns
+    -------
+    float
+    """
+    x, _, w = _as_xyw(x, np.zeros_like(np.asarray(x, dtype=float).ravel()), w)
+    ux, uy, sw, _ = _collapse(x, np.zeros_like(x), w)
+    _, theta, _, _, mu = _spline_system(ux, uy, sw, n_knots)
+    return float(np.sum(theta * _shrink(theta, mu, lam)))
+
+
+def smoothing_spline(x, y, w=None, *, df=5.0, n_knots=20, gcvpen=1.0, return_lam=False):
+    """Cubic smoothing spline with a given equivalent degrees of freedom.
+
+    Parameters
+    ----------
+    x, y : array-like of shape (n_samples,)
+    w : array-like of shape (n_samples,), default=None
+        Case weights.
+    df : float or None, default=5.0
+        Target trace of the smoother (hat) matrix, at least 2 (a straight line); ``None``
+        chooses the penalty by generalized cross-validation.
+    n_knots : int or None, default=20
+        Knots at quantiles of the unique ``x``; ``None`` puts a knot at each unique ``x``, which
+        gives exactly the natural cubic smoothing spline of :func:`scipy.interpolate.make_smoothing_spline`.
+    gcvpen : float, default=1.0
+        Charge per degree of freedom in GCV, :math:`n\,\text{RSS}/(n - \text{gcvpen}\,\text{df})^2`
+        (as in R's ``ppr(sm.method="gcvspline")``); only used when ``df`` is None.
+    return_lam : bool, default=False
+        Also return the penalty ``lam`` (on scipy's scale) that gives ``df``.
+
+    Returns
+    -------
+    fitted : ndarray of shape (n_samples,)
+    lam : float, only when ``return_lam``
+
+    Notes
+    -----
+    Minimizes :math:`\\sum_i w_i (y_i - g(x_i))^2 + \\lambda \\int g''(t)^2 dt` over cubic
+    splines on the knots, with :math:`\\lambda` solved from
+    :math:`\\operatorname{tr} S_\\lambda = \\sum_k \\theta_k / (\\theta_k + \\lambda (1 - \\theta_k)/\\mu) = \\text{df}`,
+    where :math:`\\theta_k` are the generalized eigenvalues of the weighted Gram matrix
+    :math:`G = B^T W B` against :math:`G + \\mu P` (:math:`P` the penalty matrix), a
+    Demmler-Reinsch (1975) diagonalization that stays stable when :math:`G` is singular. Fewer knots than observations (a penalized
+    regression spline) keep the cost low inside projection pursuit, as R's ``ppr`` does.
+    """
+    x, y, w = _as_xyw(x, y, w)
+    if df is not None and df < 2:
+        raise ValueError(f"df must be at least 2 or None (GCV), got {df}")
+    ux, uy, sw, inv = _collapse(x, y, w)
+    if ux.size < 4:
+        coef = np.polyfit(ux, uy, min(1, ux.size - 1), w=np.sqrt(sw)) if ux.size > 1 else [uy[0]]
+        fit = np.polyval(coef, x)
+        return (fit, np.inf) if return_lam else fit
+    B, theta, V, bwy, mu = _spline_system(ux, uy, sw, n_knots)
+    if df is None:
+        lam = _lam_gcv(B, theta, V, bwy, mu, uy, sw, gcvpen)
+    else:
+        lam = _lam_for_df(theta, mu, df)
+    coef = V @ (_shrink(theta, mu, lam) * (V.T @ bwy))
+    fit = (B @ coef)[inv]
+    return (fit, lam) if return_lam else fit
+
+
+def gcv_spline(x, y, w=None):
+    """Natural cubic smoothing spline with the penalty chosen by generalized cross-validation.
+
+    A thin wrapper over :func:`scipy.interpolate.make_smoothing_spline` (``lam=None``), fitted to
+    the unique ``x`` with summed weights and weighted-mean responses.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+        Fitted values at ``x``.
+    """
+    x, y, w = _as_xyw(x, y, w)
+    ux, uy, sw, inv = _collapse(x, y, w)
+    keep = sw > 0
+    ux, uy, sw = ux[keep], uy[keep], sw[keep]
+    if ux.size < 5:
+        coef = np.polyfit(ux, uy, min(1, ux.size - 1), w=np.sqrt(sw)) if ux.size > 1 else [uy[0]]
+        return np.polyval(coef, x)
+    spl = make_smoothing_spline(ux, uy, w=sw / sw.mean())
+    return spl(x)

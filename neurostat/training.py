@@ -1,0 +1,336 @@
+"""The solver: one explicit training loop for every estimator.
+
+Two paths share this module:
+
+* :func:`train_minibatch` - stochastic solvers (sgd, adam, adamw, rmsprop, adagrad). The data
+  live on the device already; each epoch draws one permutation, gathers X and y once, and the
+  minibatches are views (slices) of the gathered tensors. The epoch loss is accumulated on the
+  device and read once per epoch, so there is one host synchronisation per epoch, not per step.
+* :func:`train_lbfgs` - full-batch L-BFGS-B (scipy) on float64, with the inputs standardized
+  inside the solver (a reparametrization that leaves the penalized objective unchanged and makes
+  the problem well conditioned) and, when ``l1_ratio > 0``, the weights split into positive and
+  negative parts with bounds so that exact zeros are reached.
+"""
+
+import contextlib
+import copy
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
+
+STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+SOLVERS = STOCHASTIC_SOLVERS + ("lbfgs",)
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss."""
+
+
+@dataclass
+class History:
+    """What a fit leaves behind: loss curve, validation scores and the stopping state."""
+
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    best_loss: float = np.inf
+    best_validation_score: float = -np.inf
+    best_state: dict = None
+    no_improvement: int = 0
+    n_iter: int = 0
+    t: int = 0  # samples seen, for the invscaling schedule
+    converged: bool = False
+
+
+@contextlib.contextmanager
+def num_threads(n):
+    """Temporarily set torch's intra-op threads (restored afterwards)."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _fused_kw(device):
+    # fused kernels exist on CUDA and, since torch 2.4, on CPU for Adam/AdamW/SGD
+    return {"fused": True}
+
+
+def make_optimizer(est, module, penalty):
+    """Build the torch optimizer named by ``est.solver`` with scikit-learn's parameter names."""
+    weights = module.penalized_parameters()
+    ids = {id(w) for w in weights}
+    others = [p for p in module.parameters() if id(p) not in ids and p.requires_grad]
+    weights = [w for w in weights if w.requires_grad]
+    lr = est.learning_rate_init
+    solver = est.solver
+    device = next(module.parameters()).device
+    if solver == "adamw":
+        groups = [{"params": weights, "weight_decay": penalty.l2},
+                  {"params": others, "weight_decay": 0.0}]
+    else:
+        groups = [{"params": weights + others}]
+    kw = _fused_kw(device)
+    if solver == "sgd":
+        nesterov = bool(est.nesterovs_momentum and est.momentum > 0)
+        make = lambda **k: torch.optim.SGD(groups, lr=lr, momentum=est.momentum,  # noqa: E731
+                                           nesterov=nesterov, **k)
+    elif solver in ("adam", "adamw"):
+        cls = torch.optim.Adam if solver == "adam" else torch.optim.AdamW
+        make = lambda **k: cls(groups, lr=lr, betas=(est.beta_1, est.beta_2),  # noqa: E731
+                               eps=est.epsilon, **k)
+    elif solver == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=lr, eps=est.epsilon)
+    else:
+        return torch.optim.Adagrad(groups, lr=lr, eps=est.epsilon)
+    try:
+        return make(**kw)
+    except (RuntimeError, TypeError, ValueError):
+        return make()
+
+
+def _diverged(epoch, solver, lr):
+    return DivergenceError(
+        f"Training diverged: the loss became non-finite at epoch {epoch}. Lower "
+        f"learning_rate_init (now {lr:g}) for solver={solver!r}, standardize the inputs, or add "
+        "a penalty (alpha > 0)."
+    )
+
+
+def train_minibatch(est, module, family, penalty, data, optimizer, history, n_epochs,
+                    validation=None, score_fn=None, check_stop=True):
+    """Run ``n_epochs`` epochs of minibatch training; return the history.
+
+    ``data`` is ``(X, y, w)`` on the device (``w`` may be None); ``validation`` the same for the
+    held-out part used by ``early_stopping``, scored by ``score_fn(module, X, y, w)``.
+    """
+    X, y, w = data
+    n = X.shape[0]
+    bs = min(200, n) if est.batch_size == "auto" else min(int(est.batch_size), n)
+    weights = module.penalized_parameters()
+    add_l2 = penalty.l2 > 0 and est.solver != "adamw"
+    wsum = float(n) if w is None else float(w.sum())
+    progress = None
+    if est.verbose:
+        from tqdm.auto import tqdm
+        progress = tqdm(total=n_epochs, desc=type(est).__name__, leave=False)
+    try:
+        for _ in range(n_epochs):
+            module.train()
+            if est.shuffle:
+                perm = torch.randperm(n, device=X.device)
+                Xe, ye = X[perm], y[perm]
+                we = None if w is None else w[perm]
+            else:
+                Xe, ye, we = X, y, w
+            total = torch.zeros((), device=X.device, dtype=X.dtype)
+            for start in range(0, n, bs):
+                xb, yb = Xe[start:start + bs], ye[start:start + bs]
+                wb = None if we is None else we[start:start + bs]
+                loss = family.loss(module(xb), yb, wb)
+                obj = loss + penalty.smooth(weights) if add_l2 else loss
+                optimizer.zero_grad(set_to_none=True)
+                obj.backward()
+                optimizer.step()
+                if penalty.l1 > 0:
+                    penalty.prox_(weights, optimizer.param_groups[0]["lr"])
+                total += loss.detach() * (xb.shape[0] if wb is None else wb.sum())
+            history.n_iter += 1
+            history.t += n
+            epoch_loss = total.item() / wsum
+            if not np.isfinite(epoch_loss):
+                raise _diverged(history.n_iter, est.solver, optimizer.param_groups[0]["lr"])
+            epoch_loss += float(penalty.value(weights))
+            history.loss_curve.append(epoch_loss)
+            if validation is not None:
+                module.eval()
+                with torch.no_grad():
+                    history.validation_scores.append(float(score_fn(module, *validation)))
+            if progress is not None:
+                progress.update(1)
+                post = {"loss": f"{epoch_loss:.5g}"}
+                if history.validation_scores:
+                    post["val"] = f"{history.validation_scores[-1]:.4g}"
+                progress.set_postfix(post)
+            if est.solver == "sgd" and est.learning_rate == "invscaling":
+                for g in optimizer.param_groups:
+                    g["lr"] = est.learning_rate_init / (history.t + 1) ** est.power_t
+            if check_stop and _should_stop(est, module, optimizer, history, validation):
+                history.converged = True
+                break
+    finally:
+        if progress is not None:
+            progress.close()
+        module.eval()
+    return history
+
+
+def _should_stop(est, module, optimizer, history, validation):
+    """scikit-learn's rule: ``n_iter_no_change`` epochs without an improvement of ``tol``."""
+    if validation is not None:
+        score = history.validation_scores[-1]
+        if score < history.best_validation_score + est.tol:
+            history.no_improvement += 1
+        else:
+            history.no_improvement = 0
+        if score > history.best_validation_score:
+            history.best_validation_score = score
+            history.best_state = copy.deepcopy(module.state_dict())
+    else:
+        loss = history.loss_curve[-1]
+        if loss > history.best_loss - est.tol:
+            history.no_improvement += 1
+        else:
+            history.no_improvement = 0
+        history.best_loss = min(history.best_loss, loss)
+    if history.no_improvement <= est.n_iter_no_change:
+        return False
+    if est.learning_rate == "adaptive":
+        lr = optimizer.param_groups[0]["lr"]
+        if lr > 1e-6:
+            for g in optimizer.param_groups:
+                g["lr"] = lr / 5.0
+            history.no_improvement = 0
+            return False
+    return True
+
+
+# ----------------------------------------------------------------------------- L-BFGS
+
+
+def _standardizer(X, w):
+    """Weighted column means and standard deviations (1 where a column is constant)."""
+    if w is None:
+        m = X.mean(0)
+        s = X.std(0, unbiased=False)
+    else:
+        p = (w / w.sum())[:, None]
+        m = (p * X).sum(0)
+        s = torch.sqrt((p * (X - m) ** 2).sum(0))
+    s = torch.where(s > 1e-12 * (1 + m.abs()), s, torch.ones_like(s))
+    return m, s
+
+
+def train_lbfgs(est, module, family, penalty, data, history):
+    """Full-batch L-BFGS-B on the penalized objective; the module is float64 on entry."""
+    X, y, w = data
+    first = module.layers[0]
+    m, s = _standardizer(X, w)
+    Xt = (X - m) / s
+    # standardized coordinates: eta = W x + b = (W s) x~ + (b + W m)
+    with torch.no_grad():
+        first.bias += first.weight @ m
+        first.weight *= s
+    inv_s = (1.0 / s)[None, :]
+    weights = module.penalized_parameters()
+    scales = [inv_s] + [None] * (len(weights) - 1)
+    l2_scales = [inv_s] + [torch.ones((), dtype=X.dtype, device=X.device)] * (len(weights) - 1)
+    params = [p for p in module.parameters() if p.requires_grad]
+    pen_ids = {id(p) for p in weights}
+    scale_of = {id(p): sc for p, sc in zip(weights, scales)}
+    split = penalty.l1 > 0
+    # layout of the optimization vector: one block per parameter, two (plus, minus) for split weights
+    blocks = []
+    for p in params:
+        is_split = split and id(p) in pen_ids
+        sc = scale_of.get(id(p))
+        l1w = None
+        if is_split:
+            l1w = (penalty.l1 * (sc.expand_as(p) if sc is not None else torch.ones_like(p)))
+            l1w = l1w.detach().cpu().numpy().ravel()
+        blocks.append((p, is_split, l1w))
+
+    def pack():
+        parts, bounds = [], []
+        for p, is_split, _ in blocks:
+            v = p.detach().cpu().numpy().ravel().astype(np.float64)
+            if is_split:
+                parts += [np.maximum(v, 0), np.maximum(-v, 0)]
+                bounds += [(0, None)] * (2 * v.size)
+            else:
+                parts.append(v)
+                bounds += [(None, None)] * v.size
+        return np.concatenate(parts), bounds
+
+    def unpack(x):
+        i = 0
+        with torch.no_grad():
+            for p, is_split, _ in blocks:
+                k = p.numel()
+                v = x[i:i + k]
+                if is_split:
+                    v = v - x[i + k:i + 2 * k]
+                    i += k
+                i += k
+                p.copy_(torch.from_numpy(np.ascontiguousarray(v)).view_as(p))
+
+    def fun(x):
+        unpack(x)
+        for p in params:
+            p.grad = None
+        loss = family.loss(module(Xt), y, w) + penalty.smooth(weights, l2_scales)
+        loss.backward()
+        f = float(loss.detach())
+        grads = []
+        for p, is_split, l1w in blocks:
+            g = p.grad.detach().cpu().numpy().ravel().astype(np.float64)
+            if is_split:
+                grads += [g + l1w, -g + l1w]
+            else:
+                grads.append(g)
+        if split:
+            k, acc = 0, 0.0
+            for p, is_split, l1w in blocks:
+                n = p.numel()
+                if is_split:
+                    acc += float(l1w @ (x[k:k + n] + x[k + n:k + 2 * n]))
+                    k += n
+                k += n
+            f += acc
+        if not np.isfinite(f):
+            return 1e300, np.zeros_like(x)
+        return f, np.concatenate(grads)
+
+    x0, bounds = pack()
+    f0, _ = fun(x0)
+    if f0 >= 1e300:
+        raise _diverged(0, "lbfgs", float("nan"))
+    curve = history.loss_curve
+
+    def record(intermediate_result):
+        curve.append(float(intermediate_result.fun))
+
+    module.train()
+    res = minimize(
+        fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
+        options={"maxiter": est.max_iter, "maxfun": est.max_fun, "gtol": est.tol * 1e-3,
+                 "ftol": 64 * np.finfo(float).eps, "maxcor": 20},
+    )
+    module.eval()
+    unpack(res.x)
+    with torch.no_grad():
+        first.weight /= s
+        first.bias -= first.weight @ m
+    history.n_iter += int(res.nit)
+    if not curve:
+        curve.append(float(res.fun))
+    if not np.isfinite(res.fun) or res.fun >= 1e300:
+        raise _diverged(history.n_iter, "lbfgs", float("nan"))
+    history.converged = bool(res.status == 0 or (res.status == 2 and
+                                                 np.max(np.abs(res.jac)) < 100 * est.tol))
+    if res.status == 1:
+        warnings.warn(
+            f"lbfgs stopped after max_iter={est.max_iter} iterations (or max_fun={est.max_fun} "
+            "evaluations) before converging; increase max_iter or standardize the inputs.",
+            ConvergenceWarning,
+        )
+    history.lbfgs_result = res
+    return history
