@@ -7,7 +7,7 @@ whose ridge functions all share the shape ``phi``; here each ridge function is a
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -68,7 +68,7 @@ def _sample_weight(sample_weight, n):
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError("sample_weight must be finite and non-negative")
     if w.sum() <= 0:
-        raise ValueError("sample_weight must have a positive sum")
+        raise ValueError("sample weights are all zero; at least one must be positive")
     return w
 
 
@@ -81,6 +81,7 @@ class _Smart:
         self.Xc = X - (w @ X) / self.sw
         self.est, self.rng = est, rng
         self.conv, self.maxit = est.tol, est.max_iter
+        self.n_passes = 0
         sm = est.smoother
         if sm == "supsmu":
             self.smooth_sorted = lambda z, t, ww: _supsmu_sorted(z, t, ww, est.span, est.bass)
@@ -153,7 +154,7 @@ class _Smart:
             f = self._standardize(g)
             b = (self.w * f) @ R / self.sw
             old, asr = asr, self.w @ np.sum((R - np.outer(f, b)) ** 2, axis=1) / self.sw
-            if q == 1 or (old - asr) / max(old, 1e-300) < self.conv:
+            if q == 1 or (np.isfinite(old) and (old - asr) / max(old, 1e-300) < self.conv):
                 break
         return a, f, b
 
@@ -182,6 +183,7 @@ class _Smart:
             return R
         mitone, cutmin = (lbf - 1, 1.0) if lbf < 3 else (self.maxit, _CUTMIN)
         for _ in range(self.maxit):
+            self.n_passes += 1
             asri = self.asr(R)
             for term in terms:
                 a, f, b = term
@@ -215,7 +217,7 @@ class _Smart:
         return terms, gofn
 
 
-class ProjectionPursuitRegressor(RegressorMixin, BaseEstimator):
+class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator):
     """Projection pursuit regression fitted by Friedman's SMART algorithm (as R's ``stats::ppr``).
 
     Parameters
@@ -258,6 +260,9 @@ class ProjectionPursuitRegressor(RegressorMixin, BaseEstimator):
     gofn_ : ndarray of shape (max_terms,)
         Weighted residual sum of squares of the fitted model with ``m + 1`` terms at index ``m``
         (0 below ``n_terms``), as R's ``gofn``.
+    n_iter_ : int
+        Backfitting passes over all terms, summed over the forward and backward stages (at
+        least 1).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when X has string feature names.
@@ -384,7 +389,7 @@ class ProjectionPursuitRegressor(RegressorMixin, BaseEstimator):
         self.beta_ = B[0] if y.ndim == 1 else B
         self.intercept_ = float(ybar[0]) if y.ndim == 1 else ybar
         self.gofn_ = gofn * ys**2
-        self.n_terms_ = len(terms)
+        self.n_iter_ = max(smart.n_passes, 1)
         return self
 
     def transform(self, X):
