@@ -19,7 +19,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._compat import Interval, StrOptions, _fit_context
+from ._compat import HasMethods, Interval, StrOptions, _fit_context
 from .families import REGRESSION_FAMILIES, classification_family
 from .networks import ACTIVATIONS, INIT_SCHEMES, MLP
 from .penalties import ElasticNetPenalty
@@ -60,7 +60,8 @@ class _BaseNeural(BaseEstimator):
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "input_dropout": [Interval(Real, 0, 1, closed="left")],
-        "init": [StrOptions(set(INIT_SCHEMES))],
+        "init": [StrOptions(set(INIT_SCHEMES)), HasMethods(["fit", "predict"])],
+        "freeze": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -90,7 +91,7 @@ class _BaseNeural(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=0, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 device="auto"):
+                 freeze=0, device="auto"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -118,6 +119,7 @@ class _BaseNeural(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.freeze = freeze
         self.device = device
 
     # ------------------------------------------------------------------ hooks for subclasses
@@ -164,19 +166,51 @@ class _BaseNeural(BaseEstimator):
     def _is_initialized(self):
         return hasattr(self, "module_")
 
+    def _build_module(self, n_features, n_outputs):
+        """The network (a torch module returning the linear predictor); subclasses override.
+
+        The module provides ``layers``-independent hooks used here: ``reset_parameters(init)``,
+        ``output_layer``, ``body_state_dict()``, ``body_layers()`` and
+        ``penalized_parameters()``.
+        """
+        return MLP(n_features, self._hidden_sizes(), n_outputs, self.activation,
+                   self.dropout, self.input_dropout)
+
     def _initialize(self, X, y_enc, family, sample_weight, dtype):
         n_out = family.n_outputs(y_enc)
-        module = MLP(X.shape[1], self._hidden_sizes(), n_out, self.activation,
-                     self.dropout, self.input_dropout)
-        module.reset_parameters(self.init)
+        module = self._build_module(X.shape[1], n_out)
+        init = self.init
+        module.reset_parameters("glorot_uniform" if not isinstance(init, str) else init)
+        if not isinstance(init, str):
+            _transfer(init, module)
+        body = module.body_layers()
+        if self.freeze > len(body):
+            raise ValueError(
+                f"freeze={self.freeze} but the network has only {len(body)} layers before the "
+                "output layer; freeze at most that many."
+            )
+        for layer in body[:self.freeze]:
+            layer.requires_grad_(False)
         with torch.no_grad():
             b0 = family.initial_intercept(y_enc, sample_weight)
-            module.layers[-1].bias.copy_(torch.as_tensor(b0, dtype=torch.float32))
+            module.output_layer.bias.copy_(torch.as_tensor(b0, dtype=torch.float32))
         self.module_ = module.to(device=self.device_, dtype=dtype)
         self.n_outputs_ = n_out
-        self.n_layers_ = len(module.layers) + 1
+        self.n_layers_ = len(body) + 2
         self._history = History()
         self._optimizer = None
+
+    # ------------------------------------------------------------------ statistics
+    def inference(self, X=None, y=None, cov_type="nonrobust", *, alpha=0.05,
+                  sample_weight=None, n_bootstrap=200, n_jobs=None, random_state=None):
+        """Statistical results for the fitted net (see :mod:`neurostat.inference`)."""
+        from .inference import inference
+        return inference(self, X, y, cov_type, alpha=alpha, sample_weight=sample_weight,
+                         n_bootstrap=n_bootstrap, n_jobs=n_jobs, random_state=random_state)
+
+    def summary(self, **kwargs):
+        """``self.inference(**kwargs).summary()``: a statsmodels-style table."""
+        return self.inference(**kwargs).summary()
 
     def _tensor(self, a, dtype):
         if a is None:
@@ -331,6 +365,14 @@ class _BaseNeural(BaseEstimator):
                 "(hidden_layer_sizes=()); use coefs_/intercepts_, or inference() for effects."
             )
 
+    def __sklearn_clone__(self):
+        # a fitted estimator passed as ``init`` (transfer learning) is shared, not cloned into
+        # an unfitted copy, so GridSearchCV and cross-validation keep the source weights
+        from sklearn.base import clone
+        params = self.get_params(deep=False)
+        params = {k: (v if k == "init" else clone(v, safe=False)) for k, v in params.items()}
+        return type(self)(**params)
+
     # ------------------------------------------------------------------ pickling
     def __getstate__(self):
         state = super().__getstate__()
@@ -355,6 +397,27 @@ class _BaseNeural(BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
         return tags
+
+
+def _transfer(source, module):
+    """Copy every layer of the fitted ``source`` but its output layer into ``module``."""
+    check_is_fitted(source, "module_")
+    src = source.module_.body_state_dict()
+    dst = module.body_state_dict()
+    if set(src) != set(dst):
+        raise ValueError(
+            "init: the fitted estimator's layers do not match this network's "
+            f"({sorted(src)} vs {sorted(dst)}); use the same hidden structure."
+        )
+    for key, value in src.items():
+        if value.shape != dst[key].shape:
+            raise ValueError(
+                f"init: layer parameter {key!r} has shape {tuple(value.shape)} in the fitted "
+                f"estimator but {tuple(dst[key].shape)} here; the inputs and hidden sizes must "
+                "match the source network."
+            )
+    module.load_state_dict({**module.state_dict(), **{k: v.detach().cpu().float()
+                                                     for k, v in src.items()}})
 
 
 def _module_to_cpu(module):
@@ -592,7 +655,7 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
                  random_state=None, tol=1e-4, verbose=0, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 device="auto"):
+                 freeze=0, device="auto"):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, l1_ratio=l1_ratio,
             dropout=dropout, input_dropout=input_dropout, init=init, batch_size=batch_size,
@@ -601,7 +664,8 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
             tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, device=device,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, freeze=freeze,
+            device=device,
         )
         self.family = family
 

@@ -134,6 +134,23 @@ class MLP(nn.Module):
     def forward(self, x):
         return self.layers[-1](self.hidden(x))
 
+    @property
+    def input_linear(self):
+        return self.layers[0]
+
+    @property
+    def output_layer(self):
+        return self.layers[-1]
+
+    def body_state_dict(self):
+        """State of every layer but the output layer: what transfer learning copies."""
+        n = len(self.layers) - 1
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(f"layers.{n}.")}
+
+    def body_layers(self):
+        """The layers before the output layer, in order (what ``freeze`` counts)."""
+        return list(self.layers[:-1])
+
     def reset_parameters(self, init="glorot_uniform"):
         for layer in self.layers:
             initialize_(layer.weight, init)

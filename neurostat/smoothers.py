@@ -83,14 +83,14 @@ def _running_lines(x, Y, w, spans, vsmlsq, cv=False):
     cvar = (cxy[rows, hi] - cxy[rows, lo]) - sw * xm * ym
     ok = var > vsmlsq
     slope = np.where(ok, cvar / np.where(ok, var, 1.0), 0.0)
-    smo = ym + slope * (xc - xm)
-    smo = _tie_average(x, smo, w)
+    raw = ym + slope * (xc - xm)
+    smo = _tie_average(x, raw, w)
     if not cv:
         return smo, None
     h = np.where(sw > 0, 1.0 / safe, 0.0) + np.where(ok, (xc - xm) ** 2 / np.where(ok, var, 1.0), 0)
     denom = 1.0 - w * h
     good = denom > 0
-    acvr = np.where(good, np.abs(Y - smo) / np.where(good, denom, 1.0), 0.0)
+    acvr = np.where(good, np.abs(Y - raw) / np.where(good, denom, 1.0), 0.0)  # before tie averaging
     if not good.all():  # carry the previous point's value forward, as Friedman does
         idx = np.where(good, np.arange(n), 0)
         idx = np.maximum.accumulate(idx, axis=-1)
@@ -140,7 +140,8 @@ def _supsmu_sorted(x, y, w, span=0.0, bass=0.0):
 
 
 def _sorted_apply(func, x, y, w, **kw):
-    order = np.argsort(x, kind="stable")
+    # windows count ranks, so the order within tied x matters: by x then y, as R's supsmu
+    order = np.lexsort((y, x))
     out = np.empty_like(y)
     out[order] = func(x[order], y[order], w[order], **kw)
     return out

@@ -222,14 +222,23 @@ def _standardizer(X, w):
 def train_lbfgs(est, module, family, penalty, data, history):
     """Full-batch L-BFGS-B on the penalized objective; the module is float64 on entry."""
     X, y, w = data
-    first = module.layers[0]
-    m, s = _standardizer(X, w)
-    Xt = (X - m) / s
+    # networks whose first layer is a Linear map expose it as ``input_linear``; the solver then
+    # works in standardized coordinates (others, e.g. conv nets, are optimized as they are)
+    first = getattr(module, "input_linear", None)
+    m, s = _standardizer(X, w) if first is not None else (None, None)
+    if first is None or not first.weight.requires_grad:
+        # a frozen first layer stays bit-for-bit as it is
+        first = None
+        m = torch.zeros(X.shape[1:], dtype=X.dtype, device=X.device)
+        s = torch.ones_like(m)
+    Xt = (X - m) / s if first is not None else X
     # standardized coordinates: eta = W x + b = (W s) x~ + (b + W m)
-    with torch.no_grad():
-        first.bias += first.weight @ m
-        first.weight *= s
-    inv_s = (1.0 / s)[None, :]
+    if first is not None:
+        with torch.no_grad():
+            first.bias += first.weight @ m
+            first.weight *= s
+    inv_s = (1.0 / s)[None, :] if first is not None else torch.ones((), dtype=X.dtype,
+                                                                      device=X.device)
     weights = module.penalized_parameters()
     scales = [inv_s] + [None] * (len(weights) - 1)
     l2_scales = [inv_s] + [torch.ones((), dtype=X.dtype, device=X.device)] * (len(weights) - 1)
@@ -316,9 +325,10 @@ def train_lbfgs(est, module, family, penalty, data, history):
     )
     module.eval()
     unpack(res.x)
-    with torch.no_grad():
-        first.weight /= s
-        first.bias -= first.weight @ m
+    if first is not None:
+        with torch.no_grad():
+            first.weight /= s
+            first.bias -= first.weight @ m
     history.n_iter += int(res.nit)
     if not curve:
         curve.append(float(res.fun))

@@ -23,6 +23,9 @@ import torch
 __all__ = ["ACTIVATIONS", "resolve_activation", "gaussian_expectations", "input_kernel", "layer_kernels"]
 
 _SQRT_PI = math.sqrt(math.pi)
+# quadrature nodes per element: 4 sectors x N_ANGULAR angles x N_RADIAL radii; error < 1e-7
+# against the erf closed form for variances up to ~4, < 1e-4 up to ~60 (tests/test_gp_recursions.py)
+N_RADIAL, N_ANGULAR = 20, 20
 
 
 def _erf_prime(u):
@@ -106,7 +109,7 @@ def _polar_rule(n_radial, n_angular):
     return nodes, weights, (t + 1.0) / 2.0, wt / 2.0  # angles on [0, 1]
 
 
-def _quadrature(phi, k11, k22, k12, n_radial=24, n_angular=12):
+def _quadrature(phi, k11, k22, k12, n_radial=N_RADIAL, n_angular=N_ANGULAR):
     """``E[phi(u) phi(v)]``, ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])``, elementwise.
 
     Write ``u = a r cos(t)``, ``v = b r cos(t - theta)`` with ``a = sqrt(k11)``,
@@ -168,7 +171,7 @@ def _chunked(fn, k11, k22, k12, chunk_elements):
     """Quadrature in row blocks; with autograd on, recompute blocks in backward (checkpoint)."""
     shape = k12.shape
     flat = [k.reshape(-1) for k in (k11, k22, k12)]
-    n_quad = 4 * 12 * 24
+    n_quad = 4 * N_ANGULAR * N_RADIAL
     step = max(1, chunk_elements // n_quad)
     grad = torch.is_grad_enabled() and any(k.requires_grad for k in flat)
     out = []
