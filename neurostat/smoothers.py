@@ -284,11 +284,12 @@ def _shrink(theta, mu, lam):
 
 def _lam_for_df(theta, mu, df):
     g = lambda loglam: np.sum(theta * _shrink(theta, mu, np.exp(loglam))) - df
-    if g(-700) <= 0:
+    lo, hi = np.log(mu) - 80, np.log(mu) + 80
+    if g(lo) <= 0:
         return 0.0
-    if g(700) >= 0:
+    if g(hi) >= 0:
         return np.inf
-    return float(np.exp(optimize.brentq(g, -700, 700, xtol=1e-12)))
+    return float(np.exp(optimize.brentq(g, lo, hi, xtol=1e-12)))
 
 
 def _lam_gcv(B, theta, V, bwy, mu, uy, sw, gcvpen):
@@ -334,7 +335,7 @@ def spline_df(x, w=None, *, lam, n_knots=None):
 
 
 def smoothing_spline(x, y, w=None, *, df=5.0, n_knots=20, gcvpen=1.0, return_lam=False):
-    """Cubic smoothing spline with a given equivalent degrees of freedom.
+    r"""Cubic smoothing spline with a given equivalent degrees of freedom.
 
     Parameters
     ----------
@@ -360,11 +361,11 @@ def smoothing_spline(x, y, w=None, *, df=5.0, n_knots=20, gcvpen=1.0, return_lam
 
     Notes
     -----
-    Minimizes :math:`\\sum_i w_i (y_i - g(x_i))^2 + \\lambda \\int g''(t)^2 dt` over cubic
-    splines on the knots, with :math:`\\lambda` solved from
-    :math:`\\operatorname{tr} S_\\lambda = \\sum_k \\theta_k / (\\theta_k + \\lambda (1 - \\theta_k)/\\mu) = \\text{df}`,
-    where :math:`\\theta_k` are the generalized eigenvalues of the weighted Gram matrix
-    :math:`G = B^T W B` against :math:`G + \\mu P` (:math:`P` the penalty matrix), a
+    Minimizes :math:`\sum_i w_i (y_i - g(x_i))^2 + \lambda \int g''(t)^2 dt` over cubic
+    splines on the knots, with :math:`\lambda` solved from
+    :math:`\operatorname{tr} S_\lambda = \sum_k \theta_k / (\theta_k + \lambda (1 - \theta_k)/\mu) = \text{df}`,
+    where :math:`\theta_k` are the generalized eigenvalues of the weighted Gram matrix
+    :math:`G = B^T W B` against :math:`G + \mu P` (:math:`P` the penalty matrix), a
     Demmler-Reinsch (1975) diagonalization that stays stable when :math:`G` is singular. Fewer knots than observations (a penalized
     regression spline) keep the cost low inside projection pursuit, as R's ``ppr`` does.
     """
