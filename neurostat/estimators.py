@@ -318,7 +318,7 @@ class _BaseNeural(BaseEstimator):
     def _linear_predictor(self, X):
         """The network output ``eta`` for X as a float64 numpy array of shape (n, n_outputs)."""
         check_is_fitted(self, "module_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = self._validate_X_predict(X)
         # float64 whatever the training dtype: a row's prediction must not depend on which
         # other rows share its batch (float32 matrix products round differently by batch size)
         self.module_.eval()
@@ -332,6 +332,10 @@ class _BaseNeural(BaseEstimator):
         if not out:
             return np.zeros((0, self.n_outputs_))
         return torch.cat(out).numpy()
+
+    def _validate_X_predict(self, X):
+        """Validated inputs at predict time (subclasses with other input shapes override)."""
+        return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _mean(self, X):
         eta = torch.from_numpy(self._linear_predictor(X))

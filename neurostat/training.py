@@ -118,6 +118,8 @@ def train_minibatch(est, module, family, penalty, data, optimizer, history, n_ep
     weights = module.penalized_parameters()
     add_l2 = penalty.l2 > 0 and est.solver != "adamw"
     wsum = float(n) if w is None else float(w.sum())
+    # estimators may transform each training minibatch (e.g. image augmentation, on the device)
+    augment = getattr(est, "_augment_batch", None)
     progress = None
     if est.verbose:
         from tqdm.auto import tqdm
@@ -135,6 +137,8 @@ def train_minibatch(est, module, family, penalty, data, optimizer, history, n_ep
             for start in range(0, n, bs):
                 xb, yb = Xe[start:start + bs], ye[start:start + bs]
                 wb = None if we is None else we[start:start + bs]
+                if augment is not None:
+                    xb = augment(xb)
                 loss = family.loss(module(xb), yb, wb)
                 obj = loss + penalty.smooth(weights) if add_l2 else loss
                 optimizer.zero_grad(set_to_none=True)
