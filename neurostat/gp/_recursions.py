@@ -83,12 +83,12 @@ def _radial_rule(n_nodes):
     """Gauss rule for the weight ``r exp(-r^2 / 2)`` on ``[0, inf)`` (the Rayleigh density).
 
     Recurrence coefficients by the discretized Stieltjes procedure on a fine Gauss-Legendre
-    grid of ``[0, 16]`` (the tail beyond 16 has mass ``exp(-128)``), nodes and weights by
+    grid of ``[0, 16]`` (64 Gauss-Legendre nodes per unit) (the tail beyond 16 has mass ``exp(-128)``), nodes and weights by
     Golub-Welsch. Polynomials in ``r`` of degree ``< 2 n_nodes`` are integrated exactly.
     """
-    x, w = np.polynomial.legendre.leggauss(3000)
-    r = 8.0 * (x + 1.0)
-    wr = 8.0 * w * r * np.exp(-0.5 * r * r)
+    x, w = np.polynomial.legendre.leggauss(64)
+    r = (np.arange(16)[:, None] + 0.5 * (x + 1.0)).ravel()  # 64 nodes on each [k, k + 1]
+    wr = np.tile(0.5 * w, 16) * r * np.exp(-0.5 * r * r)
     alpha, beta = np.zeros(n_nodes), np.zeros(n_nodes)
     p_prev, p = np.zeros_like(r), np.ones_like(r) / math.sqrt(wr.sum())
     for k in range(n_nodes):
@@ -123,7 +123,7 @@ def _quadrature(phi, k11, k22, k12, n_radial=N_RADIAL, n_angular=N_ANGULAR):
     r, wr = torch.as_tensor(nodes, **like), torch.as_tensor(weights, **like)
     t01, wt = torch.as_tensor(t01, **like), torch.as_tensor(wt, **like)
     a, b = k11.sqrt(), k22.sqrt()
-    theta = torch.arccos(_clamped_correlation(k11, k22, k12)).unsqueeze(-1)
+    theta = _angle(k11, k22, k12)[0].unsqueeze(-1)
     # sectors [start, start + width): widths theta, pi - theta, theta, pi - theta
     half = math.pi / 2
     starts = torch.cat([-half + 0 * theta, theta - half, half + 0 * theta, theta + half], -1)
@@ -135,11 +135,17 @@ def _quadrature(phi, k11, k22, k12, n_radial=N_RADIAL, n_angular=N_ANGULAR):
     return ((phi(u) * phi(v)) @ wr * w_t).sum(-1)
 
 
-def _clamped_correlation(k11, k22, k12):
-    # arccos has an infinite derivative at +-1; the clamp keeps gradients finite and moves
-    # the relu kernel by at most pi * eps relative.
+def _angle(k11, k22, k12):
+    """``theta = arccos(k12 / sqrt(k11 k22))``, exact in value, finite in gradient.
+
+    arccos has an infinite derivative at +-1 (the diagonal, x = x'): the gradient is taken
+    through a correlation clamped to ``+-(1 - 100 eps)``, the value through the unclamped one
+    (clamping the value would move the NTK's ``(pi - theta) / (2 pi)`` by ``sqrt(eps)``).
+    """
+    rho = (k12 / (k11 * k22).sqrt().clamp_min(torch.finfo(k12.dtype).tiny)).clamp(-1, 1)
     eps = 100 * torch.finfo(k12.dtype).eps
-    return (k12 / (k11 * k22).sqrt().clamp_min(torch.finfo(k12.dtype).tiny)).clamp(-1 + eps, 1 - eps)
+    smooth = torch.arccos(rho.clamp(-1 + eps, 1 - eps))
+    return smooth + (torch.arccos(rho) - smooth).detach(), rho
 
 
 def gaussian_expectations(activation, k11, k22, k12, derivative=False, chunk_elements=2**22):
@@ -152,8 +158,7 @@ def gaussian_expectations(activation, k11, k22, k12, derivative=False, chunk_ele
     key, phi, dphi = resolve_activation(activation)
     k11, k22, k12 = torch.broadcast_tensors(k11, k22, k12)
     if key == "relu":
-        rho = _clamped_correlation(k11, k22, k12)
-        theta = torch.arccos(rho)
+        theta, rho = _angle(k11, k22, k12)
         norm = (k11 * k22).sqrt()
         value = norm * (torch.sin(theta) + (math.pi - theta) * rho) / (2 * math.pi)
         return value, ((math.pi - theta) / (2 * math.pi) if derivative else None)
@@ -173,7 +178,8 @@ def _chunked(fn, k11, k22, k12, chunk_elements):
     flat = [k.reshape(-1) for k in (k11, k22, k12)]
     n_quad = 4 * N_ANGULAR * N_RADIAL
     step = max(1, chunk_elements // n_quad)
-    grad = torch.is_grad_enabled() and any(k.requires_grad for k in flat)
+    # checkpoint only when there are several blocks: its first call costs seconds of set-up
+    grad = torch.is_grad_enabled() and any(k.requires_grad for k in flat) and flat[0].numel() > step
     out = []
     for start in range(0, flat[0].numel(), step):
         block = [k[start : start + step] for k in flat]
