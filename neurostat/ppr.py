@@ -7,6 +7,7 @@ whose ridge functions all share the shape ``phi``; here each ridge function is a
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import linalg
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -16,6 +17,7 @@ from neurostat.smoothers import _supsmu_sorted, smoothing_spline
 
 __all__ = ["ProjectionPursuitRegressor", "RidgeFunction", "RidgeFunctionDisplay"]
 
+_N_PHD = 2  # principal Hessian directions tried as extra starts for each new term
 _CUTMIN = 0.1  # smallest Gauss-Newton step fraction tried before giving up (R's cutmin)
 _FDEL = 0.02  # half-width of the derivative's difference quotient, as a fraction of the range
 
@@ -158,15 +160,44 @@ class _Smart:
                 break
         return a, f, b
 
-    def start(self, R):
-        """Initial direction: least squares of the combined residual on X (random if degenerate)."""
-        Rt = R @ self._start_b(R)
-        coef = np.linalg.lstsq(self.Xc * np.sqrt(self.w)[:, None], Rt * np.sqrt(self.w), rcond=None)[0]
-        norm = np.linalg.norm(coef)
-        if not np.isfinite(norm) or norm <= 1e-12:
-            coef = self.rng.standard_normal(self.X.shape[1])
-            norm = np.linalg.norm(coef)
-        return coef / norm
+    def starts(self, R, b):
+        """Starting directions for a new term: least squares of the combined residual on X, and
+        the leading principal Hessian directions (Li, 1992), which find curvature (such as a
+        quadratic ridge) that a linear fit cannot see. Random if all are degenerate."""
+        t = R @ b
+        sw = np.sqrt(self.w)
+        cands = []
+        coef = np.linalg.lstsq(self.Xc * sw[:, None], t * sw, rcond=None)[0]
+        cands.append(coef)
+        if _N_PHD and self.X.shape[1] > 1:
+            S = (self.Xc * self.w[:, None]).T @ self.Xc / self.sw
+            r = t - self.Xc @ coef
+            H = (self.Xc * (self.w * r)[:, None]).T @ self.Xc / self.sw
+            try:
+                vals, vecs = linalg.eigh(H, S)
+                for k in np.argsort(-np.abs(vals))[:_N_PHD]:
+                    cands.append(vecs[:, k])
+            except (np.linalg.LinAlgError, ValueError):
+                pass
+        out = []
+        for c in cands:
+            norm = np.linalg.norm(c)
+            if np.isfinite(norm) and norm > 1e-12:
+                out.append(c / norm)
+        if not out:
+            c = self.rng.standard_normal(self.X.shape[1])
+            out.append(c / np.linalg.norm(c))
+        return out
+
+    def new_term(self, R):
+        b0 = self._start_b(R)
+        best, best_asr = None, np.inf
+        for a in self.starts(R, b0):
+            a, f, b = self.onetrm(a, b0, R, self.maxit, _CUTMIN)
+            asr = self.asr(R - np.outer(f, b))
+            if asr < best_asr:
+                best, best_asr = (a, f, b), asr
+        return best
 
     def _start_b(self, R):
         if R.shape[1] == 1:
@@ -200,8 +231,7 @@ class _Smart:
         for _ in range(max_terms):
             if self.asr(R) <= 1e-14 * max(self.asr(self.Y), 1e-300):
                 break
-            a = self.start(R)
-            a, f, b = self.onetrm(a, self._start_b(R), R, self.maxit, _CUTMIN)
+            a, f, b = self.new_term(R)
             R = R - np.outer(f, b)
             terms.append([a, f, b])
             if len(terms) > 1 and optlevel > 0:
@@ -275,14 +305,17 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
     Notes
     -----
     The model is :math:`\\hat y(x) = \\bar y + \\sum_{m=1}^M \\beta_m f_m(a_m^T x)`,
-    :math:`\\|a_m\\| = 1`, fitted to minimize :math:`\\sum_i w_i (y_i - \\hat y(x_i))^2`. The forward
-    stage adds terms one at a time up to ``max_terms``; each new term starts from the
-    least-squares direction of the current residuals, and alternates smoothing the residuals
-    against :math:`a^T x` with a Gauss-Newton step for :math:`a` (the smooth's derivative
-    linearizes :math:`f(a^T x)`), halving steps that do not lower the residual sum of squares.
-    After each addition all terms are backfitted (``optlevel``). The backward stage then drops the
-    least important term (smallest :math:`\\sum_k |\\beta_{km}|`), backfits and repeats down to
-    ``n_terms``, recording the fit of each model size in ``gofn_``.
+    :math:`\\|a_m\\| = 1`, fitted to minimize :math:`\\sum_i w_i (y_i - \\hat y(x_i))^2`.
+
+    The forward stage adds terms one at a time up to ``max_terms``. Each new term is fitted from
+    three starts, keeping the best: the least-squares direction of the current residuals
+    (SMART's start) and their two leading principal Hessian directions (Li, 1992), which see
+    curvature, such as a quadratic ridge, that a linear fit cannot. A fit alternates smoothing
+    the residuals against :math:`a^T x` with a Gauss-Newton step for :math:`a` (the smooth's
+    derivative linearizes :math:`f(a^T x)`), halving steps that do not lower the residual sum of
+    squares. After each addition all terms are backfitted (``optlevel``). The backward stage then
+    drops the least important term (smallest :math:`\\sum_k |\\beta_{km}|`), backfits and repeats
+    down to ``n_terms``, recording the fit of each model size in ``gofn_``.
 
     For several responses the term is :math:`\\beta_{km} f_m(a_m^T x)` with one direction and ridge
     function shared by all responses (Friedman, 1984).
@@ -292,6 +325,8 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
     Friedman, J. H. and Stuetzle, W. (1981). Projection pursuit regression. JASA 76, 817-823.
     Friedman, J. H. (1984). SMART user's guide. Technical Report 1, Laboratory for Computational
     Statistics, Stanford University.
+    Li, K.-C. (1992). On principal Hessian directions for data visualization and dimension
+    reduction. JASA 87, 1025-1039.
 
     Examples
     --------
