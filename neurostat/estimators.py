@@ -23,7 +23,15 @@ from ._compat import HasMethods, Interval, StrOptions, _fit_context
 from .families import REGRESSION_FAMILIES, classification_family
 from .networks import ACTIVATIONS, INIT_SCHEMES, MLP
 from .penalties import ElasticNetPenalty
-from .training import SOLVERS, STOCHASTIC_SOLVERS, History, train_lbfgs, train_minibatch
+from .training import (
+    SOLVERS,
+    STOCHASTIC_SOLVERS,
+    History,
+    make_optimizer,
+    num_threads,
+    train_lbfgs,
+    train_minibatch,
+)
 
 _PREDICT_CHUNK = 1 << 16
 
@@ -270,20 +278,34 @@ class _BaseNeural(BaseEstimator):
         if self.solver == "lbfgs":
             train_lbfgs(self, module, family, penalty, data, history)
         else:
+            self._train_stochastic(module, family, penalty, data, history, validation,
+                                   incremental)
+        self._store_history(history, validation)
+
+    def _train_stochastic(self, module, family, penalty, data, history, validation,
+                          incremental):
+        # Small networks spend their time in per-step overhead, not in matrix products: one
+        # intra-op thread is as fast there and does not collapse when a neighbouring process
+        # is busy (2-thread loops slowed >10x on a loaded 2-core machine, 1-thread ones not).
+        n = data[0].shape[0]
+        bs = min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
+        work = max(p.numel() for p in module.parameters()) * bs
+        with num_threads(1 if data[0].device.type == "cpu" and work < (1 << 22) else None):
             if self._optimizer is None:
-                from .training import make_optimizer
                 self._optimizer = make_optimizer(self, module, penalty)
             n_epochs = 1 if incremental else self.max_iter
             train_minibatch(self, module, family, penalty, data, self._optimizer, history,
                             n_epochs, validation, self._validation_score,
                             check_stop=not incremental)
-            if validation is not None and history.best_state is not None:
-                module.load_state_dict(history.best_state)
-            if not incremental and not history.converged:
-                warnings.warn(
-                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                    "optimization hasn't converged yet.", ConvergenceWarning,
-                )
+        if validation is not None and history.best_state is not None:
+            module.load_state_dict(history.best_state)
+        if not incremental and not history.converged:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.", ConvergenceWarning,
+            )
+
+    def _store_history(self, history, validation):
         self.n_iter_ = history.n_iter
         self.t_ = history.t
         self.loss_curve_ = list(history.loss_curve)

@@ -118,8 +118,12 @@ class Bernoulli(Family):
         return 1
 
     def nll(self, eta, y):
-        eta = eta[:, 0]
-        return F.softplus(eta) - y * eta
+        return F.binary_cross_entropy_with_logits(eta[:, 0], y, reduction="none")
+
+    def loss(self, eta, y, sample_weight=None):
+        if sample_weight is None:  # one fused kernel on the hot path
+            return F.binary_cross_entropy_with_logits(eta[:, 0], y)
+        return super().loss(eta, y, sample_weight)
 
     def mean(self, eta):
         return torch.sigmoid(eta[:, 0])
@@ -153,6 +157,11 @@ class Categorical(Family):
 
     def nll(self, eta, y):
         return F.cross_entropy(self.logits(eta), y, reduction="none")
+
+    def loss(self, eta, y, sample_weight=None):
+        if sample_weight is None:
+            return F.cross_entropy(self.logits(eta), y)
+        return super().loss(eta, y, sample_weight)
 
     def mean(self, eta):
         return torch.softmax(self.logits(eta), dim=1)
