@@ -36,8 +36,10 @@ SETTINGS = [(2, 5, "supsmu"), (5, 10, "supsmu"), (3, 5, "spline")]
 
 R_SCRIPT = r"""
 args <- commandArgs(trailingOnly = TRUE)
-tr <- as.matrix(read.csv(args[1], header = FALSE)); te <- as.matrix(read.csv(args[2], header = FALSE))
-nterms <- as.integer(args[3]); maxt <- as.integer(args[4]); sm <- args[5]; reps <- as.integer(args[6])
+tr <- as.matrix(read.csv(args[1], header = FALSE))
+te <- as.matrix(read.csv(args[2], header = FALSE))
+nterms <- as.integer(args[3]); maxt <- as.integer(args[4])
+sm <- args[5]; reps <- as.integer(args[6])
 times <- numeric(reps)
 for (r in seq_len(reps)) {
   t0 <- proc.time()[["elapsed"]]
@@ -46,7 +48,9 @@ for (r in seq_len(reps)) {
 }
 # proc.time has 1 ms resolution: time a batch as well, for short fits
 t0 <- proc.time()[["elapsed"]]
-for (r in 1:10) fit <- ppr(tr[, -1], tr[, 1], nterms = nterms, max.terms = maxt, sm.method = sm, df = 5)
+for (r in 1:10) {
+  fit <- ppr(tr[, -1], tr[, 1], nterms = nterms, max.terms = maxt, sm.method = sm, df = 5)
+}
 batch <- (proc.time()[["elapsed"]] - t0) / 10
 p <- predict(fit, te[, -1])
 cat(mean((p - te[, 1])^2), min(median(times), batch), "\n")
@@ -109,7 +113,10 @@ def main():
         for name in DATASETS:
             sel = [r for r in rows if (r["n_terms"], r["max_terms"], r["smoother"]) == setting
                    and r["dataset"] == name]
-            a = lambda k: np.array([r[k] for r in sel])
+
+            def a(k, sel=sel):
+                return np.array([r[k] for r in sel])
+
             summary.append({
                 "dataset": name, "n_terms": setting[0], "max_terms": setting[1],
                 "smoother": setting[2],
@@ -136,7 +143,8 @@ def main():
     for s in summary:
         print(f"| {s['dataset']} | {s['n_terms']} ({s['max_terms']}) | {s['smoother']} | "
               f"{s['mse_neurostat_mean']:.4g} | {s['mse_R_mean']:.4g} | "
-              f"{s['mse_ratio_of_means']:.3f} | {', '.join(f'{v:.2f}' for v in s['mse_ratio_per_seed'])}"
+              f"{s['mse_ratio_of_means']:.3f} | "
+              f"{', '.join(f'{v:.2f}' for v in s['mse_ratio_per_seed'])}"
               f" | {s['time_neurostat_median_s']*1e3:.0f} | {s['time_R_median_s']*1e3:.1f} | "
               f"{s['time_ratio_median']:.1f}, {s['time_ratio_max']:.1f} |")
 

@@ -237,13 +237,13 @@ class _Smart:
             if len(terms) > 1 and optlevel > 0:
                 R = self.fulfit(terms, R, optlevel)
         gofn = np.zeros(max_terms)
-        gofn[len(terms) - 1] = self.asr(R) * self.sw
+        gofn[len(terms) - 1] = self.asr(R) * self.X.shape[0]
         while len(terms) > n_terms:
             imp = [np.abs(t[2]).sum() for t in terms]
             a, f, b = terms.pop(int(np.argmin(imp)))
             R = R + np.outer(f, b)
             R = self.fulfit(terms, R, optlevel)
-            gofn[len(terms) - 1] = self.asr(R) * self.sw
+            gofn[len(terms) - 1] = self.asr(R) * self.X.shape[0]
         return terms, gofn
 
 
@@ -288,8 +288,9 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
     intercept_ : float or ndarray of shape (n_outputs,)
         Weighted mean of the response.
     gofn_ : ndarray of shape (max_terms,)
-        Weighted residual sum of squares of the fitted model with ``m + 1`` terms at index ``m``
-        (0 below ``n_terms``), as R's ``gofn``.
+        Residual sum of squares of the fitted model with ``m + 1`` terms at index ``m`` (0 below
+        ``n_terms``), as R's ``gofn``: with weights, ``n_samples`` times the weighted mean of the
+        squared residuals.
     n_iter_ : int
         Backfitting passes over all terms, summed over the forward and backward stages (at
         least 1).

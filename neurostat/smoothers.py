@@ -68,7 +68,10 @@ def _running_lines(x, Y, w, spans, vsmlsq, cv=False):
     n = x.shape[0]
     xc = x - np.average(x, weights=w) if w.sum() > 0 else x - x.mean()
     Y = np.atleast_2d(Y)
-    cs = lambda a: np.concatenate([np.zeros(a.shape[:-1] + (1,)), np.cumsum(a, axis=-1)], axis=-1)
+
+    def cs(a):  # prefix sums with a leading 0: window sums are differences of two entries
+        return np.concatenate([np.zeros(a.shape[:-1] + (1,)), np.cumsum(a, axis=-1)], axis=-1)
+
     cw, cx, cxx = cs(w), cs(w * xc), cs(w * xc * xc)
     cy, cxy = cs(w * Y), cs(w * xc * Y)
     rows = np.arange(Y.shape[0])[:, None]
@@ -220,7 +223,7 @@ def supsmu(x, y, w=None, *, span=0.0, bass=0.0):
 
 # ---------------------------------------------------------------- smoothing splines
 def _collapse(x, y, w):
-    """Unique sorted x with summed weights and weighted-mean y (the spline criterion is unchanged)."""
+    """Unique sorted x, summed weights, weighted-mean y: the spline criterion is unchanged."""
     ux, inv = np.unique(x, return_inverse=True)
     sw = np.bincount(inv, weights=w, minlength=ux.size)
     swy = np.bincount(inv, weights=w * y, minlength=ux.size)
@@ -283,7 +286,9 @@ def _shrink(theta, mu, lam):
 
 
 def _lam_for_df(theta, mu, df):
-    g = lambda loglam: np.sum(theta * _shrink(theta, mu, np.exp(loglam))) - df
+    def g(loglam):
+        return np.sum(theta * _shrink(theta, mu, np.exp(loglam))) - df
+
     lo, hi = np.log(mu) - 80, np.log(mu) + 80
     if g(lo) <= 0:
         return 0.0
@@ -347,7 +352,8 @@ def smoothing_spline(x, y, w=None, *, df=5.0, n_knots=20, gcvpen=1.0, return_lam
         chooses the penalty by generalized cross-validation.
     n_knots : int or None, default=20
         Knots at quantiles of the unique ``x``; ``None`` puts a knot at each unique ``x``, which
-        gives exactly the natural cubic smoothing spline of :func:`scipy.interpolate.make_smoothing_spline`.
+        gives exactly the natural cubic smoothing spline of
+        :func:`scipy.interpolate.make_smoothing_spline`.
     gcvpen : float, default=1.0
         Charge per degree of freedom in GCV, :math:`n\,\text{RSS}/(n - \text{gcvpen}\,\text{df})^2`
         (as in R's ``ppr(sm.method="gcvspline")``); only used when ``df`` is None.
@@ -363,10 +369,12 @@ def smoothing_spline(x, y, w=None, *, df=5.0, n_knots=20, gcvpen=1.0, return_lam
     -----
     Minimizes :math:`\sum_i w_i (y_i - g(x_i))^2 + \lambda \int g''(t)^2 dt` over cubic
     splines on the knots, with :math:`\lambda` solved from
-    :math:`\operatorname{tr} S_\lambda = \sum_k \theta_k / (\theta_k + \lambda (1 - \theta_k)/\mu) = \text{df}`,
+    :math:`\operatorname{tr} S_\lambda
+    = \sum_k \theta_k / (\theta_k + \lambda (1 - \theta_k)/\mu) = \text{df}`,
     where :math:`\theta_k` are the generalized eigenvalues of the weighted Gram matrix
     :math:`G = B^T W B` against :math:`G + \mu P` (:math:`P` the penalty matrix), a
-    Demmler-Reinsch (1975) diagonalization that stays stable when :math:`G` is singular. Fewer knots than observations (a penalized
+    Demmler-Reinsch (1975) diagonalization that stays stable when :math:`G` is singular.
+    Fewer knots than observations (a penalized
     regression spline) keep the cost low inside projection pursuit, as R's ``ppr`` does.
     """
     x, y, w = _as_xyw(x, y, w)

@@ -101,9 +101,12 @@ def test_fitted_structure_and_gofn():
     np.testing.assert_allclose(w @ F**2 / w.sum(), 1, atol=1e-10)
     np.testing.assert_allclose(est.predict(X), est.intercept_ + F @ est.beta_, atol=1e-12)
     assert est.intercept_ == pytest.approx(np.average(y, weights=w), abs=1e-12)
-    # gofn: 0 below n_terms, the weighted RSS of the final model at n_terms
+    # gofn: 0 below n_terms; at n_terms, n times the weighted mean squared residual of the final
+    # model (R's definition: in R, ppr(x, y, weights = w)$gofn[nterms] equals
+    # length(y) * sum(w * (y - fitted)^2) / sum(w))
     assert est.gofn_.shape == (4,) and est.gofn_[0] == 0
-    assert est.gofn_[1] == pytest.approx(w @ (y - est.predict(X)) ** 2, rel=1e-10)
+    mse_w = w @ (y - est.predict(X)) ** 2 / w.sum()
+    assert est.gofn_[1] == pytest.approx(200 * mse_w, rel=1e-10)
     assert np.all(est.gofn_[1:] > 0)
     # x0 * x1 = ((x0 + x1)^2 - (x0 - x1)^2) / 4: two quadratic ridges along (1, +-1, 0, 0)
     cos = np.abs(est.directions_ @ np.column_stack([_unit([1, 1, 0, 0]), _unit([1, -1, 0, 0])]))

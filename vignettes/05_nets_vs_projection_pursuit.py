@@ -226,7 +226,7 @@ def main():
 
     # figure 1: relative test MSE against M
     fig, axes = plt.subplots(1, len(datasets), figsize=(3.3 * len(datasets), 3.2), squeeze=False)
-    for ax, name in zip(axes[0], datasets):
+    for ax, name in zip(axes[0], datasets, strict=False):
         d = res[res.dataset == name]
         for kind, color in (("PPR", "C0"), ("net", "C3")):
             g = d[d.kind == kind].groupby("M")["rel_mse"].agg(["mean", "std"]).fillna(0)
