@@ -258,8 +258,9 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
         Number of terms fitted in the forward stage before pruning back to ``n_terms``;
         ``None`` means ``n_terms``.
     smoother : {"supsmu", "spline", "gcvspline"}, default="supsmu"
-        Ridge-function smoother: Friedman's super smoother, a smoothing spline with ``df``
-        degrees of freedom, or a smoothing spline with the penalty chosen by GCV.
+        Ridge-function smoother: Friedman's super smoother, a cubic smoothing spline with ``df``
+        degrees of freedom, or one with the penalty chosen by GCV (both penalized splines on 20
+        knots at quantiles of the projection, see :func:`neurostat.smoothers.smoothing_spline`).
     span : float in [0, 1], default=0.0
         Super smoother span; 0 chooses it locally by cross-validation.
     bass : float in [0, 10], default=0.0
@@ -291,6 +292,8 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
         Residual sum of squares of the fitted model with ``m + 1`` terms at index ``m`` (0 below
         ``n_terms``), as R's ``gofn``: with weights, ``n_samples`` times the weighted mean of the
         squared residuals.
+    n_terms_ : int
+        Terms in the fitted model: ``n_terms``, or fewer when the data are fitted exactly earlier.
     n_iter_ : int
         Backfitting passes over all terms, summed over the forward and backward stages (at
         least 1).
@@ -425,6 +428,7 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
         self.beta_ = B[0] if y.ndim == 1 else B
         self.intercept_ = float(ybar[0]) if y.ndim == 1 else ybar
         self.gofn_ = gofn * ys**2
+        self.n_terms_ = len(terms)
         self.n_iter_ = max(smart.n_passes, 1)
         return self
 

@@ -80,7 +80,9 @@ def test_noise_free_linear_model_is_exact():
     X = rng.uniform(-1, 1, size=(100, 3))
     b = np.array([0.5, -2.0, 1.0])
     y = 3 + X @ b
-    est = ProjectionPursuitRegressor(n_terms=1).fit(X, y)
+    est = ProjectionPursuitRegressor(n_terms=2).fit(X, y)
+    # the first term fits exactly, so no second term is added
+    assert est.n_terms_ == 1 and est.directions_.shape == (1, 3)
     assert abs(est.directions_[0] @ _unit(b)) == pytest.approx(1, abs=1e-8)
     np.testing.assert_allclose(est.predict(X), y, atol=1e-6)
     Xn = rng.uniform(-0.9, 0.9, size=(20, 3))
