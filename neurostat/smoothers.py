@@ -6,6 +6,8 @@ difference of two prefix sums, so a smooth costs a few O(n) numpy passes rather 
 loop over the window updates of Friedman's Fortran.
 """
 
+import functools
+
 import numpy as np
 from scipy import linalg, optimize
 from scipy.interpolate import BSpline, make_smoothing_spline
@@ -52,54 +54,86 @@ def _tie_average(x, values, w):
     return out
 
 
+@functools.lru_cache(maxsize=64)
 def _windows(n, span):
     """Index windows [lo, lo + k) of Friedman's running lines (fixed size, shifted at the ends)."""
     ibw = max(int(0.5 * span * n + 0.5), 2)
     k = min(2 * ibw + 1, n)
     lo = np.clip(np.arange(n) - ibw, 0, n - k)
+    lo.flags.writeable = False
     return lo, lo + k
 
 
-def _running_lines(x, Y, w, spans, vsmlsq, cv=False):
-    """Local linear fits of each row of ``Y`` (shape (s, n)) on sorted ``x``, row i with spans[i].
+def _prefix(a):
+    """Prefix sums with a leading 0: every window sum is a difference of two entries."""
+    out = np.zeros(a.shape[:-1] + (a.shape[-1] + 1,))
+    np.cumsum(a, axis=-1, out=out[..., 1:])
+    return out
 
-    Returns the smooths (s, n) and, when ``cv``, the absolute leave-one-out residuals.
+
+class _Lines:
+    """Running-line smooths on one sorted ``x`` with weights ``w``.
+
+    The x-only window statistics (weight, mean, spread, leverage) are computed once per span
+    and reused by every smooth on the same x, as the super smoother's four stages are.
     """
-    n = x.shape[0]
-    xc = x - np.average(x, weights=w) if w.sum() > 0 else x - x.mean()
-    Y = np.atleast_2d(Y)
 
-    def cs(a):  # prefix sums with a leading 0: window sums are differences of two entries
-        return np.concatenate([np.zeros(a.shape[:-1] + (1,)), np.cumsum(a, axis=-1)], axis=-1)
+    def __init__(self, x, w, vsmlsq):
+        self.x, self.w, self.n, self.vsmlsq = x, w, x.shape[0], vsmlsq
+        sw = w.sum()
+        self.xc = x - (w @ x / sw if sw > 0 else x.mean())
+        self.wxc = w * self.xc
+        self.cw, self.cx, self.cxx = _prefix(w), _prefix(self.wxc), _prefix(self.wxc * self.xc)
+        self.ties = self.n > 1 and not np.all(np.diff(x) > 0)
+        self._stats = {}
 
-    cw, cx, cxx = cs(w), cs(w * xc), cs(w * xc * xc)
-    cy, cxy = cs(w * Y), cs(w * xc * Y)
-    rows = np.arange(Y.shape[0])[:, None]
-    lo, hi = np.empty((len(spans), n), int), np.empty((len(spans), n), int)
-    for i, s in enumerate(spans):
-        lo[i], hi[i] = _windows(n, s)
-    sw = cw[hi] - cw[lo]
-    safe = np.where(sw > 0, sw, 1.0)
-    xm = (cx[hi] - cx[lo]) / safe
-    ym = (cy[rows, hi] - cy[rows, lo]) / safe
-    var = (cxx[hi] - cxx[lo]) - sw * xm * xm
-    cvar = (cxy[rows, hi] - cxy[rows, lo]) - sw * xm * ym
-    ok = var > vsmlsq
-    slope = np.where(ok, cvar / np.where(ok, var, 1.0), 0.0)
-    raw = ym + slope * (xc - xm)
-    smo = _tie_average(x, raw, w)
-    if not cv:
-        return smo, None
-    h = np.where(sw > 0, 1.0 / safe, 0.0) + np.where(ok, (xc - xm) ** 2 / np.where(ok, var, 1.0), 0)
-    denom = 1.0 - w * h
-    good = denom > 0
-    acvr = np.where(good, np.abs(Y - raw) / np.where(good, denom, 1.0), 0.0)  # before tie averaging
-    if not good.all():  # carry the previous point's value forward, as Friedman does
-        idx = np.where(good, np.arange(n), 0)
-        idx = np.maximum.accumulate(idx, axis=-1)
-        acvr = np.where(good, acvr, np.take_along_axis(acvr, idx, axis=-1))
-        acvr[:, 0] = np.where(good[:, 0], acvr[:, 0], 0.0)
-    return smo, acvr
+    def stats(self, span):
+        if span not in self._stats:
+            lo, hi = _windows(self.n, span)
+            sw = self.cw[hi] - self.cw[lo]
+            safe = np.where(sw > 0, sw, 1.0)
+            xm = (self.cx[hi] - self.cx[lo]) / safe
+            var = (self.cxx[hi] - self.cxx[lo]) - sw * xm * xm
+            ok = var > self.vsmlsq
+            ivar = np.where(ok, 1.0 / np.where(ok, var, 1.0), 0.0)
+            dx = self.xc - xm
+            h = np.where(sw > 0, 1.0 / safe, 0.0) + dx * dx * ivar
+            self._stats[span] = (lo, hi, sw, safe, xm, ivar, dx, h)
+        return self._stats[span]
+
+    def smooth(self, Y, spans, cv=False):
+        """Local linear fits of each row of ``Y`` (s, n), row i with ``spans[i]``.
+
+        Returns the smooths (s, n) and, when ``cv``, the absolute leave-one-out residuals.
+        """
+        Y = np.atleast_2d(Y)
+        st = [self.stats(s) for s in spans]
+        if len(set(spans)) == 1:
+            lo, hi, sw, safe, xm, ivar, dx, h = st[0]
+        else:
+            lo, hi, sw, safe, xm, ivar, dx, h = (np.stack(z) for z in zip(*st, strict=True))
+        rows = np.arange(Y.shape[0])[:, None]
+        cy, cxy = _prefix(self.w * Y), _prefix(self.wxc * Y)
+        ym = (cy[rows, hi] - cy[rows, lo]) / safe
+        cvar = (cxy[rows, hi] - cxy[rows, lo]) - sw * xm * ym
+        raw = ym + cvar * ivar * dx
+        smo = _tie_average(self.x, raw, self.w) if self.ties else raw
+        if not cv:
+            return smo, None
+        denom = 1.0 - self.w * h
+        good = denom > 0
+        # residuals before tie averaging, as in Friedman's code
+        acvr = np.where(good, np.abs(Y - raw) / np.where(good, denom, 1.0), 0.0)
+        if not good.all():  # carry the previous point's value forward, as Friedman does
+            good = np.broadcast_to(good, acvr.shape)
+            idx = np.maximum.accumulate(np.where(good, np.arange(self.n), 0), axis=-1)
+            acvr = np.where(good, acvr, np.take_along_axis(acvr, idx, axis=-1))
+            acvr[:, 0] = np.where(good[:, 0], acvr[:, 0], 0.0)
+        return smo, acvr
+
+
+def _running_lines(x, Y, w, spans, vsmlsq, cv=False):
+    return _Lines(x, w, vsmlsq).smooth(Y, spans, cv)
 
 
 def _scale_sorted(x):
@@ -120,11 +154,11 @@ def _supsmu_sorted(x, y, w, span=0.0, bass=0.0):
         return y.copy()
     if x[-1] <= x[0] or n < 3:
         return np.full(n, np.average(y, weights=w) if w.sum() > 0 else y.mean())
-    vsmlsq = (_EPS * _scale_sorted(x)) ** 2
+    lines = _Lines(x, w, (_EPS * _scale_sorted(x)) ** 2)
     if span > 0:
-        return _running_lines(x, y, w, [span], vsmlsq)[0][0]
-    smo3, acvr = _running_lines(x, np.broadcast_to(y, (3, n)), w, SPANS, vsmlsq, cv=True)
-    res, _ = _running_lines(x, acvr, w, [SPANS[1]] * 3, vsmlsq)
+        return lines.smooth(y, [span])[0][0]
+    smo3, acvr = lines.smooth(np.broadcast_to(y, (3, n)), SPANS, cv=True)
+    res, _ = lines.smooth(acvr, [SPANS[1]] * 3)
     best = np.argmin(res, axis=0)  # first minimum, as the Fortran's strict '<'
     resmin = res[best, np.arange(n)]
     chosen = np.asarray(SPANS)[best]
@@ -132,14 +166,14 @@ def _supsmu_sorted(x, y, w, span=0.0, bass=0.0):
         boost = (resmin < res[2]) & (resmin > 0)
         ratio = np.maximum(_SML, resmin / np.where(res[2] > 0, res[2], 1.0))
         chosen = np.where(boost, chosen + (SPANS[2] - chosen) * ratio ** (10 - bass), chosen)
-    sspan, _ = _running_lines(x, chosen, w, [SPANS[1]], vsmlsq)
+    sspan, _ = lines.smooth(chosen, [SPANS[1]])
     sspan = np.clip(sspan[0], SPANS[0], SPANS[2])
     f = sspan - SPANS[1]
     up = f >= 0
     fu = f / (SPANS[2] - SPANS[1])
     fd = -f / (SPANS[1] - SPANS[0])
     mixed = np.where(up, (1 - fu) * smo3[1] + fu * smo3[2], (1 - fd) * smo3[1] + fd * smo3[0])
-    return _running_lines(x, mixed, w, [SPANS[0]], vsmlsq)[0][0]
+    return lines.smooth(mixed, [SPANS[0]])[0][0]
 
 
 def _sorted_apply(func, x, y, w, **kw):
