@@ -157,7 +157,7 @@ class RidgeFunctionDisplay:
                 d = np.asarray(self.directions)[m]
                 names = self.feature_names or [f"x{j}" for j in range(d.size)]
                 top = np.argsort(-np.abs(d))[:n_top]
-                title += ": " + " ".join(f"{d[j]:+.2f}{names[j]}" for j in top)
+                title += ": " + " ".join(f"{d[j]:+.2f}·{names[j]}" for j in top)
             a.set_title(title, fontsize=9)
             a.set_xlabel(f"projection z{m + 1}")
             a.set_ylabel("term (partial residual)" if m == 0 else "")
