@@ -401,7 +401,7 @@ class _BaseNeural(BaseEstimator):
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
         state.pop("_training_data", None)  # kept by reference for inference, never pickled
         state.pop("_optimizer", None)
         if "module_" in state:

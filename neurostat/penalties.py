@@ -52,10 +52,37 @@ class ElasticNetPenalty:
             return torch.as_tensor(total)
 
     @torch.no_grad()
-    def prox_(self, weights, step):
-        """Soft-threshold each weight in place by ``step * l1``: the proximal map of the L1 part."""
+    def prox_(self, weights, step, optimizer=None):
+        """Soft-threshold each weight in place: the proximal map of the L1 part.
+
+        The threshold is ``step * l1`` for plain SGD. For adaptive solvers, whose step for
+        coordinate j is ``step / d_j`` (``d_j`` = root of the running squared-gradient average
+        plus epsilon, bias-corrected for Adam), it is ``step * l1 / d_j``: the proximal map in
+        the solver's own diagonal metric, so that a zero weight stays at zero exactly when the
+        running gradient average is inside the subdifferential ``[-l1, l1]``.
+        """
         if self.l1 == 0:
             return
-        thresh = step * self.l1
         for w in weights:
+            thresh = step * self.l1 / _diagonal_metric(optimizer, w)
             w.copy_(torch.sign(w) * torch.clamp(w.abs() - thresh, min=0.0))
+
+
+def _diagonal_metric(optimizer, w):
+    """Per-coordinate step divisor of an adaptive optimizer for ``w`` (1 for SGD)."""
+    if optimizer is None or isinstance(optimizer, torch.optim.SGD):
+        return 1.0
+    state = optimizer.state.get(w)
+    if not state:
+        return 1.0
+    group = next(g for g in optimizer.param_groups if any(p is w for p in g["params"]))
+    eps = group["eps"]
+    if "exp_avg_sq" in state:  # Adam, AdamW
+        t = float(state["step"])
+        v = state["exp_avg_sq"] / (1 - group["betas"][1] ** t)
+        return v.sqrt() + eps
+    if "square_avg" in state:  # RMSprop
+        return state["square_avg"].sqrt() + eps
+    if "sum" in state:  # Adagrad
+        return state["sum"].sqrt() + eps
+    return 1.0

@@ -145,7 +145,7 @@ def train_minibatch(est, module, family, penalty, data, optimizer, history, n_ep
                 obj.backward()
                 optimizer.step()
                 if penalty.l1 > 0:
-                    penalty.prox_(weights, optimizer.param_groups[0]["lr"])
+                    penalty.prox_(weights, optimizer.param_groups[0]["lr"], optimizer)
                 total += loss.detach() * (xb.shape[0] if wb is None else wb.sum())
             history.n_iter += 1
             history.t += n
