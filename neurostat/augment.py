@@ -24,6 +24,7 @@ DEFAULTS = {
     "hflip": False,      # mirror left-right with probability 1/2
     "vflip": False,      # mirror top-bottom with probability 1/2
     "padding": "zeros",  # what enters at the border: "zeros", "border" or "reflection"
+    "p": 0.5,            # probability that an image is transformed (else kept as it is)
 }
 
 
@@ -57,6 +58,9 @@ def resolve_augment(augment):
         v = out[key]
         if not isinstance(v, Real) or isinstance(v, bool) or not 0 <= v < hi:
             raise ValueError(f"augment[{key!r}] must be a number in [0, {hi:g}); got {v!r}.")
+    p = out["p"]
+    if not isinstance(p, Real) or isinstance(p, bool) or not 0 <= p <= 1:
+        raise ValueError(f"augment['p'] must be a probability in [0, 1]; got {p!r}.")
     for key in ("hflip", "vflip"):
         if not isinstance(out[key], (bool, Integral)):
             raise ValueError(f"augment[{key!r}] must be a bool; got {out[key]!r}.")
@@ -69,12 +73,12 @@ def resolve_augment(augment):
 
 
 def affine_matrices(n, *, shift=0.1, rotation=10.0, scale=0.1, hflip=False, vflip=False,
-                    device=None, dtype=torch.float32, generator=None):
+                    p=1.0, device=None, dtype=torch.float32, generator=None):
     """Random 2x3 affine matrices (``affine_grid``'s convention), one per image.
 
     Output pixel ``p`` samples the input at ``A p + t`` in normalized coordinates [-1, 1];
     ``A = R(angle) / zoom`` (times -1 on a flipped axis), ``t`` uniform in ``[-2 shift, 2 shift]``
-    (a shift of ``shift`` image widths).
+    (a shift of ``shift`` image widths). With probability ``1 - p`` an image gets the identity.
 
     Returns
     -------
@@ -97,6 +101,10 @@ def affine_matrices(n, *, shift=0.1, rotation=10.0, scale=0.1, hflip=False, vfli
         torch.stack([cos * fx, -sin * fy, tx], dim=1),
         torch.stack([sin * fx, cos * fy, ty], dim=1),
     ], dim=1)
+    if p < 1.0:
+        keep = torch.rand(n, device=device, generator=generator) >= p
+        eye = torch.eye(2, 3, device=device, dtype=dtype).expand(n, 2, 3)
+        theta = torch.where(keep[:, None, None], eye, theta)
     return theta
 
 
@@ -108,7 +116,7 @@ def apply_affine(images, theta, padding="zeros"):
 
 
 def random_affine(images, *, shift=0.1, rotation=10.0, scale=0.1, hflip=False, vflip=False,
-                  padding="zeros", generator=None):
+                  padding="zeros", p=1.0, generator=None):  # noqa: D417
     """Randomly shifted, rotated, scaled (and optionally flipped) copies of ``images``.
 
     Parameters
@@ -124,6 +132,9 @@ def random_affine(images, *, shift=0.1, rotation=10.0, scale=0.1, hflip=False, v
         Mirror with probability 1/2. Off by default: a mirrored digit is often another digit.
     padding : {"zeros", "border", "reflection"}, default="zeros"
         What enters at the edges; "zeros" suits images with a zero background.
+    p : float in [0, 1], default=1.0
+        Probability that an image is transformed; the others pass unchanged (so the net also
+        sees images as sharp as the test images: interpolation blurs very small images).
     generator : torch.Generator, default=None
         None uses torch's global generator (seeded by the estimator's ``random_state``).
 
@@ -135,6 +146,6 @@ def random_affine(images, *, shift=0.1, rotation=10.0, scale=0.1, hflip=False, v
     if images.ndim != 4:
         raise ValueError(f"images must have shape (n, c, h, w); got {tuple(images.shape)}.")
     theta = affine_matrices(images.shape[0], shift=shift, rotation=rotation, scale=scale,
-                            hflip=hflip, vflip=vflip, device=images.device,
+                            hflip=hflip, vflip=vflip, p=p, device=images.device,
                             dtype=images.dtype, generator=generator)
     return apply_affine(images, theta, padding)

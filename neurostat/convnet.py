@@ -173,7 +173,8 @@ class ConvNetClassifier(NeuralClassifier):
         Data augmentation of every training minibatch, on the device: random shifts, rotations,
         scalings and (optionally) flips (:func:`neurostat.augment.random_affine`). True uses
         ``neurostat.augment.DEFAULTS`` (shift 0.1 of the image size, rotation 10 degrees,
-        scale 0.1, no flips, zero padding); a dict overrides some of them. Never applied at
+        scale 0.1, no flips, zero padding, each image transformed with probability 0.5); a dict
+        overrides some of them. Never applied at
         prediction. Reproducible: drawn from torch's generator seeded by ``random_state``.
     dropout : float in [0, 1), default=0.0
         Dropout on the dense hidden layers. ``input_dropout`` acts on the pixels.
