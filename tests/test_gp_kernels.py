@@ -47,9 +47,12 @@ def _expect_numpy(name, k11, k22, k12):
 def numpy_kernels(X1, X2, depth, name, w, b):
     """The NNGP and NTK (NTK parametrization) recursions of DESIGN.md, in float64 numpy."""
     d = X1.shape[1]
+    same = X1 is X2  # then the diagonal's correlation is exactly 1 (see _recursions.layer_kernels)
     k12 = b + w * X1 @ X2.T / d
     k11 = (b + w * (X1 * X1).sum(1) / d)[:, None] * np.ones_like(k12)
     k22 = (b + w * (X2 * X2).sum(1) / d)[None, :] * np.ones_like(k12)
+    if same:
+        k11, k22 = np.diag(k12)[:, None] * np.ones_like(k12), np.diag(k12)[None, :] * np.ones_like(k12)
     theta = k12.copy()
     for _ in range(depth):
         e12, de12 = _expect_numpy(name, k11, k22, k12)
@@ -57,6 +60,8 @@ def numpy_kernels(X1, X2, depth, name, w, b):
         e22, _ = _expect_numpy(name, k22, k22, k22)
         theta = b + w * e12 + w * de12 * theta
         k12, k11, k22 = b + w * e12, b + w * e11, b + w * e22
+        if same:
+            k11, k22 = np.diag(k12)[:, None] * np.ones_like(k12), np.diag(k12)[None, :] * np.ones_like(k12)
     return k12, theta
 
 
@@ -84,6 +89,18 @@ def test_closed_forms_match_numpy_recursion(activation, depth, w, b):
     # same formulas in float64: only rounding (and the 100-eps correlation clamp) differ
     np.testing.assert_allclose(nngp, ref_nngp, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ntk, ref_ntk, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+def test_symmetric_call_matches_numpy_recursion_including_diagonal(activation):
+    """k(X, X): on the diagonal the correlation is exactly 1, where relu's NTK has infinite slope."""
+    X1, _ = _data()
+    ref_nngp, ref_ntk = numpy_kernels(X1, X1, 3, activation, 1.4, 0.1)
+    x = torch.from_numpy(X1)
+    for cls, ref in ((NNGPKernel, ref_nngp), (NTKKernel, ref_ntk)):
+        got = _kernel(cls, 3, activation, 1.4, 0.1)(x).to_dense().detach().numpy()
+        np.testing.assert_allclose(got, ref, rtol=1e-11, atol=1e-12)
+        np.testing.assert_array_equal(got, got.T)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "gelu"])
