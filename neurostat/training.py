@@ -324,8 +324,8 @@ def train_lbfgs(est, module, family, penalty, data, history):
     module.train()
     res = minimize(
         fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
-        options={"maxiter": est.max_iter, "maxfun": est.max_fun, "gtol": est.tol * 1e-3,
-                 "ftol": 64 * np.finfo(float).eps, "maxcor": 20},
+        options={"maxiter": est.max_iter, "maxfun": est.max_fun, "gtol": est.tol * 1e-5,
+                 "ftol": 0.0, "maxcor": 20},
     )
     module.eval()
     unpack(res.x)
