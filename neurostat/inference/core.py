@@ -1,0 +1,190 @@
+"""``inference(est, ...)``: from a fitted estimator to an :class:`InferenceResults`."""
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import is_classifier
+from sklearn.utils.validation import check_is_fitted
+
+from .covariance import (
+    InferenceWarning,
+    active_set,
+    expand,
+    penalty_diagonal,
+    sandwich,
+    symmetric_pinv,
+)
+from .likelihood import Likelihood
+
+COV_TYPES = ("nonrobust", "HC0", "HC1", "bootstrap")
+#: above this many parameters a dense Hessian (p x p float64) is refused
+MAX_HESSIAN_PARAMS = 20_000
+
+
+def encode_target(est, y):
+    """Encode ``y`` as the estimator's family expects without touching the fitted estimator."""
+    if is_classifier(est):
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-dimensional for a classifier; got shape {y.shape}.")
+        classes = est.classes_
+        idx = np.searchsorted(classes, y)
+        idx = np.clip(idx, 0, len(classes) - 1)
+        if not np.all(classes[idx] == y):
+            raise ValueError(
+                f"y contains labels not in the fitted classes_ {classes.tolist()}."
+            )
+        return idx.astype(np.float64) if len(classes) == 2 else idx.astype(np.int64)
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinity.")
+    return y
+
+
+def resolve_data(est, X, y, sample_weight):
+    """The data to condition on: the training data by default, else validated (X, y, w)."""
+    check_is_fitted(est, "module_")
+    if (X is None) != (y is None):
+        raise ValueError("Pass both X and y, or neither (then the training data are used).")
+    if X is None:
+        data = getattr(est, "_training_data", None)
+        if data is None:
+            raise ValueError(
+                "The training data are not available (they are kept by reference after fit "
+                "but not pickled); pass X and y to inference()."
+            )
+        X, y, sw = data
+        if sample_weight is not None:
+            sw = est._sample_weight(sample_weight, X)
+        return X, y, sw
+    X = est._validate_X_predict(X)
+    if len(y) != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {len(y)}.")
+    return X, y, est._sample_weight(sample_weight, X)
+
+
+def make_likelihood(est, X, y_enc, w):
+    """The estimator's :class:`Likelihood` (estimators with another likelihood provide
+    ``_inference_likelihood(X, y_enc, sample_weight)``)."""
+    hook = getattr(est, "_inference_likelihood", None)
+    if hook is not None:
+        return hook(X, y_enc, w)
+    return Likelihood(est.module_, est.family_, X, y_enc, w)
+
+
+def term_names(est, n_features=None):
+    names = getattr(est, "feature_names_in_", None)
+    if names is None:
+        n = est.n_features_in_ if n_features is None else n_features
+        names = [f"x{i}" for i in range(n)]
+    return ["intercept"] + [str(v) for v in names]
+
+
+def residual_ss(lik, theta):
+    """Weighted residual sum of squares on the response scale (gaussian families)."""
+    with torch.no_grad():
+        mu = lik.mean(lik.eta(theta))
+    r = (lik.y - mu) ** 2
+    if r.ndim == 2:
+        r = r.sum(1)
+    return float(r.sum() if lik.w is None else (lik.w * r).sum())
+
+
+def fit_statistics(est, lik):
+    """Curvature, effective df, scale and the parameter covariance for every analytic cov_type.
+
+    Returns a dict: ``H`` (observed information at the final scale), ``A`` (penalized
+    Hessian), ``Ainv``, ``edf``, ``scale``, ``active``, ``hess_info``, ``penalized``.
+    """
+    active = active_set(lik, est)
+    H1, F1 = (m.numpy()[np.ix_(active, active)] for m in lik.curvatures())
+    pen = penalty_diagonal(lik, est)[active]
+    penalized = bool(np.any(pen > 0))
+    A1 = H1 + np.diag(pen)
+    A1inv, info = symmetric_pinv(A1, "Hessian of the negative log-likelihood"
+                                 if not penalized else "penalized Hessian")
+    # the information I of the sandwich A^-1 I A^-1: Fisher's (positive semi-definite; equal to
+    # the observed one for a GLM with canonical link) - the observed information of a penalized
+    # net need not be, and would give negative variances
+    edf = float(np.trace(F1 @ A1inv)) if penalized else float(info["rank"])
+    scale = 1.0
+    if lik.family.has_scale:
+        k = lik.y.shape[1] if lik.y.ndim == 2 else 1
+        scale = residual_ss(lik, lik.theta) / max(lik.nobs * k - edf, 1e-300)
+    return {"H": H1 / scale, "I": F1 / scale, "A": A1 / scale, "Ainv": A1inv * scale, "edf": edf,
+            "scale": scale, "active": active, "hess_info": info, "penalized": penalized}
+
+
+def theta_covariance(lik, stats, cov_type):
+    """Covariance of theta (full p x p, NaN for entries fixed at zero by an L1 penalty)."""
+    Ainv, active = stats["Ainv"], stats["active"]
+    if cov_type == "nonrobust":
+        cov = sandwich(Ainv, stats["I"]) if stats["penalized"] else Ainv
+    else:
+        S = lik.score_obs().numpy()[:, active] / stats["scale"]
+        cov = sandwich(Ainv, S.T @ S)
+        if cov_type == "HC1" and lik.family.has_scale:
+            # statsmodels applies the n / (n - k) correction for OLS only; its likelihood
+            # models (Logit, MNLogit, GLM) report HC1 equal to HC0, and so does neurostat
+            cov = cov * lik.nobs / (lik.nobs - stats["edf"])
+    return expand(cov, active)
+
+
+def check_separation(est, lik):
+    """statsmodels' perfect-prediction check for classifiers: every fitted probability is 0/1."""
+    if not is_classifier(est):
+        return False
+    with torch.no_grad():
+        mu = lik.mean(lik.eta(lik.theta))
+    y = lik.y
+    if mu.ndim == 1:
+        err = (mu - y).abs()
+    else:
+        err = 1.0 - mu.gather(1, y.long()[:, None])[:, 0]
+    if float(err.max()) < 1e-6:
+        warnings.warn(
+            "Perfect separation or prediction detected, parameter may not be identified: "
+            "the maximum likelihood estimate does not exist, coefficients diverge and their "
+            "standard errors are not meaningful (flagged in the summary). Use alpha > 0.",
+            InferenceWarning, stacklevel=3,
+        )
+        return True
+    return False
+
+
+def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_weight=None,
+              n_bootstrap=200, n_jobs=None, random_state=None):
+    """Statistical results for a fitted neurostat estimator (see the package docstring)."""
+    from .results import InferenceResults
+
+    if cov_type not in COV_TYPES:
+        raise ValueError(f"cov_type={cov_type!r} is not one of {COV_TYPES}.")
+    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
+        raise ValueError(f"alpha must be a float in (0, 1); got {alpha!r}.")
+    X, y, w = resolve_data(est, X, y, sample_weight)
+    y_enc = encode_target(est, y)
+    lik = make_likelihood(est, X, y_enc, w)
+    if lik.n_params > MAX_HESSIAN_PARAMS and cov_type != "bootstrap":
+        raise ValueError(
+            f"The network has {lik.n_params} parameters; a dense Hessian of that size "
+            f"(over {MAX_HESSIAN_PARAMS}) is too large to form and invert. Use "
+            "cov_type='bootstrap' (refits on resamples, in parallel), or a smaller network."
+        )
+    separated = check_separation(est, lik)
+    if cov_type == "bootstrap":
+        from .bootstrap import bootstrap_statistics
+        stats = bootstrap_statistics(est, lik, X, y, w, n_bootstrap, n_jobs, random_state)
+    else:
+        stats = fit_statistics(est, lik)
+        stats["cov_theta"] = theta_covariance(lik, stats, cov_type)
+    if not getattr(est, "converged_", True):
+        warnings.warn(
+            "The fit did not converge; inference assumes a stationary point of the objective, "
+            "so standard errors may be wrong. Refit with a larger max_iter (solver='lbfgs').",
+            InferenceWarning, stacklevel=2,
+        )
+    return InferenceResults(est, lik, stats, cov_type=cov_type, alpha=alpha,
+                            separated=separated)

@@ -1,0 +1,94 @@
+"""Covariate effects of a net and their delta-method covariances.
+
+A net's weights are not identifiable (hidden units can be permuted, sign-flipped, rescaled
+through the activation), so its ``params`` are *covariate effects*: the average partial
+derivative of the linear predictor with respect to each input,
+``beta_j = mean_i d eta(x_i) / d x_ij``, and an intercept ``mean_i eta(x_i) - beta' xbar``. For a
+network without hidden layer, eta is linear and these are exactly the GLM coefficients.
+Standard errors come from the delta method: ``cov(f) = D cov(theta) D'`` with
+``D = d f / d theta``.
+"""
+
+import numpy as np
+import torch
+from torch.func import jacrev
+
+
+def glm_index(lik):
+    """For a network without hidden layer: index into theta of each (output, term) coefficient.
+
+    theta holds ``weight`` (k, d) row-major then ``bias`` (k); terms are intercept then inputs.
+    """
+    sl = lik.slices()
+    w, b = sl["layers.0.weight"], sl["layers.0.bias"]
+    k = b.stop - b.start
+    d = (w.stop - w.start) // k
+    idx = np.empty((k, d + 1), dtype=np.int64)
+    idx[:, 0] = b.start + np.arange(k)
+    idx[:, 1:] = w.start + np.arange(k)[:, None] * d + np.arange(d)[None, :]
+    return idx.reshape(-1)
+
+
+def is_glm(lik):
+    module = lik.module
+    return (getattr(module, "n_hidden_layers", None) == 0 and not lik.fixed
+            and set(lik.names) == {"layers.0.weight", "layers.0.bias"})
+
+
+def _row_blocks(n, p, width):
+    block = max(16, (1 << 22) // max(1, p * width))
+    return [slice(s, min(n, s + block)) for s in range(0, n, block)]
+
+
+def average_derivatives(lik, theta, X, transform=None, intercept=True):
+    """Average over rows of ``d g(x_i) / d x_i`` and its Jacobian with respect to theta.
+
+    ``g = transform(eta)`` (default: eta), shape (n, m). Returns ``(f, D)`` with ``f`` of shape
+    (m, d + intercept) flattened output-major and ``D`` its (m * (d + 1), p) Jacobian. The
+    intercept term is ``mean g - sum_j f_j xbar_j``.
+    """
+    transform = (lambda e: e) if transform is None else transform
+    X = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float64)
+    n, d = X.shape
+    xbar = X.mean(0)
+
+    def sums(t, Xb):
+        def g_sum(x):
+            return transform(lik.eta(t, x)).sum(0)
+
+        J = jacrev(g_sum)(Xb)  # (m, nb, d)
+        gsum = transform(lik.eta(t, Xb)).sum(0)  # (m,)
+        return torch.cat([gsum[:, None], J.sum(1)], 1).reshape(-1)
+
+    f = None
+    D = None
+    for r in _row_blocks(n, lik.n_params, d):
+        fb = sums(theta, X[r]).detach()
+        Db = jacrev(sums)(theta, X[r]).detach()
+        f = fb if f is None else f + fb
+        D = Db if D is None else D + Db
+    m = f.numel() // (d + 1)
+    f, D = f.view(m, d + 1) / n, D.view(m, d + 1, -1) / n
+    # intercept = mean g - beta' xbar (linear in the sums above)
+    f[:, 0] = f[:, 0] - f[:, 1:] @ xbar
+    D[:, 0, :] = D[:, 0, :] - torch.einsum("mdp,d->mp", D[:, 1:, :], xbar)
+    if not intercept:
+        f, D = f[:, 1:], D[:, 1:, :]
+    return f.reshape(-1).numpy(), D.reshape(f.numel(), -1).numpy()
+
+
+def delta_cov(D, cov_theta):
+    """``D cov D'``; entries of theta fixed at zero (NaN covariance rows) are skipped."""
+    ok = ~np.isnan(np.diag(cov_theta))
+    c = D[:, ok] @ cov_theta[np.ix_(ok, ok)] @ D[:, ok].T
+    return 0.5 * (c + c.T)
+
+
+def effect_params(lik, X):
+    """``(params, D)``: GLM coefficients (D a selection) or average-derivative effects."""
+    if is_glm(lik):
+        idx = glm_index(lik)
+        D = np.zeros((idx.size, lik.n_params))
+        D[np.arange(idx.size), idx] = 1.0
+        return lik.theta.numpy()[idx].copy(), D
+    return average_derivatives(lik, lik.theta, X)

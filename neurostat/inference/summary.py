@@ -1,0 +1,154 @@
+"""The summary table: statsmodels' layout (header, coefficient table, tests)."""
+
+import html
+
+import numpy as np
+import pandas as pd
+
+_WIDTH = 78
+
+
+def _penalty_text(est):
+    if not est.alpha:
+        return "none"
+    if est.l1_ratio == 0:
+        return f"ridge (alpha={est.alpha:g})"
+    if est.l1_ratio == 1:
+        return f"lasso (alpha={est.alpha:g})"
+    return f"elastic net (alpha={est.alpha:g}, l1_ratio={est.l1_ratio:g})"
+
+
+def header_items(res):
+    est, fam = res.model, res.likelihood.family
+    hidden = tuple(getattr(est, "hidden_layer_sizes", ()) or ())
+    left = [
+        ("Model:", type(est).__name__),
+        ("Family:", fam.name),
+        ("Link:", fam.link),
+        ("Hidden layers:", str(hidden) if hidden else "none (GLM)"),
+        ("Activation:", getattr(est, "activation", "") if hidden else "-"),
+        ("Penalty:", _penalty_text(est)),
+        ("Dropout:", f"{getattr(est, 'dropout', 0):g} / input {getattr(est, 'input_dropout', 0):g}"),
+        ("Solver:", str(getattr(est, "solver", ""))),
+        ("Converged:", str(res.converged)),
+    ]
+    right = [
+        ("No. Observations:", f"{res.nobs:d}"),
+        ("Df Model:" if not res.penalized else "Effective df:", f"{res.df_model:.4g}"),
+        ("Df Residuals:", f"{res.df_resid:.6g}"),
+        ("Log-Likelihood:", f"{res.llf:.5g}"),
+        ("LL-Null:", f"{res.llnull:.5g}"),
+        ("Pseudo R-squ.:", f"{res.prsquared:.4g}"),
+        ("AIC:", f"{res.aic:.5g}"),
+        ("BIC:", f"{res.bic:.5g}"),
+        ("Covariance Type:", res.cov_type),
+    ]
+    if fam.has_scale:
+        right.append(("Scale:", f"{res.scale:.5g}"))
+    return left, right
+
+
+class Summary:
+    """The summary of an :class:`InferenceResults`.
+
+    Attributes
+    ----------
+    header : DataFrame
+        Name/value pairs of the header.
+    params_table : DataFrame
+        ``coef | std err | z | P>|z| | [0.025 0.975]`` (``t``/``P>|t|`` for OLS).
+    wald_table : DataFrame or None
+        Per-input joint Wald tests (networks with hidden layers).
+    tables : list of DataFrame
+    """
+
+    def __init__(self, res, alpha=0.05):
+        self.res = res
+        self.alpha = alpha
+        left, right = header_items(res)
+        self._left, self._right = left, right
+        self.header = pd.DataFrame(left + right, columns=["item", "value"]).set_index("item")
+        stat = "t" if res.use_t else "z"
+        ci = res.conf_int(alpha)
+        lo, hi = f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
+        self.params_table = pd.DataFrame({
+            "coef": res.params, "std err": res.bse, stat: res.tvalues,
+            f"P>|{stat}|": res.pvalues, lo: ci[0], hi: ci[1],
+        })
+        self.wald_table = None if res.is_glm else res.wald_test_terms()
+        self.tables = [self.header, self.params_table] + (
+            [self.wald_table] if self.wald_table is not None else [])
+        self.notes = self._notes()
+
+    def _notes(self):
+        res, notes = self.res, []
+        if not res.is_glm:
+            notes.append("coef: average partial derivative of the linear predictor with respect "
+                         "to each input (weights are not identifiable); delta-method std err.")
+        if res.penalized:
+            notes.append("Penalized fit: covariance is the sandwich A^-1 I A^-1; df are "
+                         "effective degrees of freedom trace(I A^-1).")
+        if res.separated:
+            notes.append("Perfect separation detected: the MLE does not exist, standard errors "
+                         "are not meaningful.")
+        if res._stats["hess_info"].get("singular"):
+            notes.append("The Hessian is singular; a pseudo-inverse was used.")
+        if not res.converged:
+            notes.append("The fit did not converge; standard errors assume a stationary point.")
+        return notes
+
+    @staticmethod
+    def _fmt_table(df):
+        def fmt(v):
+            if isinstance(v, float | np.floating):
+                if np.isnan(v):
+                    return "nan"
+                return f"{v:.3f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3g}"
+            return str(v)
+
+        idx = [" ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in df.index]
+        cols = list(df.columns)
+        cells = [[fmt(v) for v in row] for row in df.itertuples(index=False)]
+        w0 = max([len(s) for s in idx] + [1])
+        ws = [max([len(str(c))] + [len(r[j]) for r in cells]) for j, c in enumerate(cols)]
+        lines = [" " * w0 + "".join(f"  {str(c):>{w}}" for c, w in zip(cols, ws))]
+        lines.append("-" * len(lines[0]))
+        for name, row in zip(idx, cells):
+            lines.append(f"{name:<{w0}}" + "".join(f"  {v:>{w}}" for v, w in zip(row, ws)))
+        return lines
+
+    def as_text(self):
+        title = f"{type(self.res.model).__name__} Results".center(_WIDTH)
+        lines = [title, "=" * _WIDTH]
+        half = _WIDTH // 2 - 1
+        for (a, b), (c, d) in zip(self._left, self._right + [("", "")] *
+                                  max(0, len(self._left) - len(self._right))):
+            lines.append(f"{a:<16}{b:>{half - 16}}  {c:<18}{d:>{half - 18}}")
+        for c, d in self._right[len(self._left):]:
+            lines.append(" " * (half + 2) + f"{c:<18}{d:>{half - 18}}")
+        lines.append("=" * _WIDTH)
+        lines += self._fmt_table(self.params_table)
+        if self.wald_table is not None:
+            lines += ["=" * _WIDTH, "Wald tests per input (all weights leaving the input = 0)"]
+            lines += self._fmt_table(self.wald_table)
+        lines.append("=" * _WIDTH)
+        lines += [f"Notes: [{i + 1}] {n}" for i, n in enumerate(self.notes)]
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.as_text()
+
+    __repr__ = __str__
+
+    def as_html(self):
+        title = f"<h4>{html.escape(type(self.res.model).__name__)} Results</h4>"
+        parts = [title, self.header.to_html(header=False),
+                 self.params_table.to_html(float_format=lambda v: f"{v:.4g}")]
+        if self.wald_table is not None:
+            parts.append(self.wald_table.to_html(float_format=lambda v: f"{v:.4g}"))
+        if self.notes:
+            parts.append("<p>" + "<br>".join(html.escape(n) for n in self.notes) + "</p>")
+        return "\n".join(parts)
+
+    def _repr_html_(self):
+        return self.as_html()

@@ -1,0 +1,113 @@
+"""No hidden layer = GLM, exactly: neurostat's inference against statsmodels.
+
+Every number is computed here with statsmodels (Logit, MNLogit with the first class as
+reference, GLM(Poisson), OLS) and also compared with the frozen copy in
+tests/results/inference_reference.json (made by tests/results/make_inference_reference.py).
+Tolerances: params relative 1e-4, standard errors / p-values / intervals relative 1e-3,
+log-likelihoods and information criteria relative 1e-6 (they are flat at the optimum).
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurostat import NeuralClassifier, NeuralRegressor
+
+RESULTS = Path(__file__).parent / "results"
+_spec = importlib.util.spec_from_file_location(
+    "make_inference_reference", RESULTS / "make_inference_reference.py")
+ref = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ref)
+FROZEN = json.loads((RESULTS / "inference_reference.json").read_text())["cases"]
+
+
+def _fit(name):
+    X, y, kind = ref.load_case(name)
+    if kind in ("logit", "mnlogit"):
+        est = NeuralClassifier((), solver="lbfgs", random_state=0)
+    else:
+        est = NeuralRegressor((), family="poisson" if kind == "poisson" else "gaussian",
+                              solver="lbfgs", random_state=0)
+    return est.fit(X, y), X
+
+
+_FITS = {}
+
+
+def fitted(name):
+    if name not in _FITS:
+        _FITS[name] = _fit(name)
+    return _FITS[name]
+
+
+def close(a, b, rtol):
+    a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-3 * np.max(np.abs(b)))
+
+
+def check_against(res, expected):
+    close(res.params, expected["params"], 1e-4)
+    close(res.bse, expected["bse"], 1e-3)
+    close(res.pvalues, expected["pvalues"], 1e-3)
+    close(res.conf_int().values, np.asarray(expected["conf_int"]), 1e-3)
+    for key in ("llf", "llnull", "aic", "bic", "scale", "df_model", "df_resid", "nobs"):
+        np.testing.assert_allclose(getattr(res, key), expected[key], rtol=1e-6, err_msg=key)
+
+
+@pytest.mark.parametrize("cov_type", ref.COV_TYPES)
+@pytest.mark.parametrize("name", ref.CASES)
+def test_glm_equals_statsmodels(name, cov_type):
+    est, _ = fitted(name)
+    res = est.inference(cov_type=cov_type)
+    check_against(res, ref.reference(name, cov_type))  # live statsmodels
+    check_against(res, FROZEN[name][cov_type])  # frozen numbers
+
+
+@pytest.mark.parametrize("name", ["spector_logit", "anes96_mnlogit", "stackloss_ols"])
+def test_term_names(name):
+    est, X = fitted(name)
+    res = est.inference()
+    terms = ["intercept"] + list(X.columns)
+    if name == "anes96_mnlogit":
+        assert res.params.index.names == ["class", "term"]
+        assert list(res.params.index.get_level_values("class").unique()) == [1, 2]
+        assert list(res.params.index.get_level_values("term")[:4]) == terms
+    else:
+        assert list(res.params.index) == terms
+    assert list(res.cov_params().columns) == list(res.params.index)
+    numpy_fit = type(est)(**est.get_params()).fit(X.values, ref.load_case(name)[1])
+    index = numpy_fit.inference().params.index
+    terms = index.get_level_values("term") if index.nlevels == 2 else index
+    assert list(terms[:2]) == ["intercept", "x0"]
+
+
+def test_summary_layout():
+    est, _ = fitted("spector_logit")
+    s = est.summary()
+    text = str(s)
+    for word in ("coef", "std err", "P>|z|", "[0.025", "0.975]", "Log-Likelihood",
+                 "LL-Null", "AIC", "BIC", "Covariance Type", "bernoulli", "logit"):
+        assert word in text, word
+    assert list(s.params_table.columns) == ["coef", "std err", "z", "P>|z|", "[0.025", "0.975]"]
+    assert s.as_html().startswith("<h4>") and s._repr_html_() == s.as_html()
+    assert s.as_text() == text
+    ols, _ = fitted("stackloss_ols")
+    assert list(ols.summary().params_table.columns)[2:4] == ["t", "P>|t|"]
+
+
+def test_sample_weight_matches_glm_freq_weights():
+    import statsmodels.api as sm
+    X, y, _ = ref.load_case("spector_logit")
+    w = np.random.default_rng(0).integers(1, 4, size=len(y)).astype(float)
+    est = NeuralClassifier((), solver="lbfgs").fit(X, y, sample_weight=w)
+    res = est.inference()
+    # neurostat normalizes weights to mean 1: compare with freq_weights of the same total
+    wn = w * len(w) / w.sum()
+    sm_res = sm.GLM(y, sm.add_constant(X), family=sm.families.Binomial(),
+                    freq_weights=wn).fit(tol=1e-12)
+    close(res.params, sm_res.params, 1e-4)
+    close(res.bse, sm_res.bse, 1e-3)
+    np.testing.assert_allclose(res.llf, sm_res.llf, rtol=1e-6)
