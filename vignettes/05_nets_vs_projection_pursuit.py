@@ -259,7 +259,12 @@ def main():
                "two_ridge: largest |cos| between each true direction and any learned direction "
                "(1 = recovered). friedman1: mean share of each direction's squared norm on the "
                "five features the function uses (x0-x4; 0.5 would be chance for 5 of 10).", "",
-               dir_summ.round(3).to_markdown(), ""]
+               ""]
+        for _, part in dir_summ.groupby(level="dataset", sort=False):
+            md += [part.dropna(axis=1, how="all").round(3).to_markdown(), ""]
+    best = summ.loc[summ.groupby("dataset", sort=False)["mse_mean"].idxmin()]
+    lowest = "; ".join(f"{r.dataset}: {r.model}" for r in best.itertuples())
+    md += [f"Lowest mean test MSE: {lowest}.", ""]
     md += ["![test MSE vs M](mse_vs_M.png)", "", "![ridge functions](ridge_functions.png)", "",
            "## What each model's assumptions buy", "",
            "- **Linear regression** assumes one direction and an identity ridge function: "
