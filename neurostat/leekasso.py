@@ -29,8 +29,9 @@ def leekasso(k=10, model="logistic", *, C=np.inf, max_iter=1000):
     C : float, default=np.inf
         Inverse ridge strength of the logistic model; ``np.inf`` is no penalty (maximum
         likelihood). When the k features separate the two classes the likelihood has no maximum:
-        the solver stops at ``max_iter`` with large coefficients along a separating direction
-        (a ConvergenceWarning); its predictions are still a separating rule.
+        the coefficients grow along a separating direction until the gradient falls below the
+        solver's ``tol`` (no warning is raised; a smaller ``tol`` gives larger coefficients), so
+        the fit is a separating rule chosen by the optimizer, not an estimate.
     max_iter : int, default=1000
         Iterations of the logistic model's L-BFGS.
 
