@@ -220,6 +220,15 @@ class _BaseNeural(BaseEstimator):
         """``self.inference(**kwargs).summary()``: a statsmodels-style table."""
         return self.inference(**kwargs).summary()
 
+    def sample_predictions(self, X, n_samples=100, random_state=None):
+        """Monte-Carlo dropout: ``n_samples`` response-scale predictions with dropout active.
+
+        Shape (n_samples, n_obs), or (n_samples, n_obs, n_classes) for classifiers; ``predict``
+        keeps the weight-scaling rule. See :func:`neurostat.dropout.sample_predictions`.
+        """
+        from .dropout import sample_predictions
+        return sample_predictions(self, X, n_samples=n_samples, random_state=random_state)
+
     def _tensor(self, a, dtype):
         if a is None:
             return None
