@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from neurostat._compat import Interval, StrOptions, _fit_context
+from neurostat.ppr_display import RidgeFunctionDisplay  # noqa: F401  (public in neurostat.ppr)
 from neurostat.smoothers import _supsmu_sorted, smoothing_spline
 
 __all__ = ["ProjectionPursuitRegressor", "RidgeFunction", "RidgeFunctionDisplay"]
@@ -472,5 +473,3 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
         F = self.ridge_values(X)
         return self.intercept_ + F @ np.asarray(self.beta_).T
 
-
-from neurostat.ppr_display import RidgeFunctionDisplay  # noqa: E402  (re-exported)
