@@ -71,6 +71,8 @@ def parse_args():
     p.add_argument("--source", choices=("digits", "mnist"), default="digits")
     p.add_argument("--mnist-path", default=None, help="local mnist.npz or IDX folder")
     p.add_argument("--repeats", type=int, default=None, help="override the number of repeats")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the fits in OUT/partial.csv and run only the missing ones")
     p.add_argument("--report-only", action="store_true",
                    help="rewrite report, tables and figure from OUT/results.csv (no fitting)")
     return p.parse_args()
@@ -256,13 +258,27 @@ def main():
         t_start = time.perf_counter()
         sources = {task: fit_source(pair, cfg, data_kw) for task, pair in TASKS.items()}
         t_source = time.perf_counter() - t_start
-        jobs = [(task, n, rep) for task in TASKS for n in cfg["sizes"]
-                for rep in range(cfg["repeats"])]
-        # largest fits first so that the two workers finish together
-        jobs.sort(key=lambda j: -j[1])
-        results = Parallel(n_jobs=args.n_jobs, verbose=0)(
-            delayed(run_one)(task, n, rep, cfg, data_kw, sources[task]) for task, n, rep in jobs)
-        df = pd.DataFrame([r for rows in results for r in rows])
+        # repeat by repeat (largest fits first within one), each result appended to
+        # partial.csv as it arrives: an interrupted run keeps its complete repeats, and
+        # --resume skips the (task, n, repeat) already there
+        jobs = [(task, n, rep) for rep in range(cfg["repeats"]) for n in sorted(cfg["sizes"])[::-1]
+                for task in TASKS]
+        partial = out / "partial.csv"
+        done = set()
+        if args.resume and partial.exists():
+            prev = pd.read_csv(partial)
+            done = set(zip(prev.task, prev.n, prev.repeat))
+        elif partial.exists():
+            partial.unlink()
+        todo = [j for j in jobs if j not in done]
+        results = Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
+            delayed(run_one)(task, n, rep, cfg, data_kw, sources[task]) for task, n, rep in todo)
+        for k, rows in enumerate(results, 1):
+            pd.DataFrame(rows).to_csv(partial, mode="a", header=not partial.exists(), index=False)
+            if k % 12 == 0:
+                print(f"{k}/{len(todo)} jobs done, {time.perf_counter() - t_start:.0f} s",
+                      flush=True)
+        df = pd.read_csv(partial)
         df["model"] = pd.Categorical(df["model"], MODELS, ordered=True)
         df = df.sort_values(["task", "model", "n", "repeat"]).reset_index(drop=True)
         df["model"] = df["model"].astype(str)
