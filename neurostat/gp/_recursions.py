@@ -135,17 +135,29 @@ def _quadrature(phi, k11, k22, k12, n_radial=N_RADIAL, n_angular=N_ANGULAR):
     return ((phi(u) * phi(v)) @ wr * w_t).sum(-1)
 
 
-def _angle(k11, k22, k12):
-    """``theta = arccos(k12 / sqrt(k11 k22))``, exact in value, finite in gradient.
+class _Arccos(torch.autograd.Function):
+    """arccos whose derivative ``-1 / sqrt(1 - rho^2)`` is capped at ``|rho| = 1 - 100 eps``.
 
-    arccos has an infinite derivative at +-1 (the diagonal, x = x'): the gradient is taken
-    through a correlation clamped to ``+-(1 - 100 eps)``, the value through the unclamped one
-    (clamping the value would move the NTK's ``(pi - theta) / (2 pi)`` by ``sqrt(eps)``).
+    The value is exact (clamping the value would move the NTK's ``(pi - theta) / (2 pi)`` by
+    ``sqrt(eps)``); the derivative, infinite at +-1 (the diagonal, x = x'), stays finite.
     """
+
+    @staticmethod
+    def forward(ctx, rho):
+        ctx.save_for_backward(rho)
+        return torch.arccos(rho)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (rho,) = ctx.saved_tensors
+        eps = 100 * torch.finfo(rho.dtype).eps
+        return -grad / (1 - rho * rho).clamp_min(2 * eps).sqrt()
+
+
+def _angle(k11, k22, k12):
+    """``(theta, rho)`` with ``rho = k12 / sqrt(k11 k22)`` and ``theta = arccos(rho)``."""
     rho = (k12 / (k11 * k22).sqrt().clamp_min(torch.finfo(k12.dtype).tiny)).clamp(-1, 1)
-    eps = 100 * torch.finfo(k12.dtype).eps
-    smooth = torch.arccos(rho.clamp(-1 + eps, 1 - eps))
-    return smooth + (torch.arccos(rho) - smooth).detach(), rho
+    return _Arccos.apply(rho), rho
 
 
 def gaussian_expectations(activation, k11, k22, k12, derivative=False, chunk_elements=2**22):

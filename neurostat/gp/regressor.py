@@ -8,13 +8,14 @@ from numbers import Integral, Real
 import gpytorch
 import numpy as np
 import torch
-from gpytorch.constraints import GreaterThan
+from gpytorch.constraints import GreaterThan, Positive
 from gpytorch.utils.warnings import GPInputWarning
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._compat import Interval, StrOptions, _fit_context
+from ._mll import cholesky_nll
 from ._recursions import ACTIVATIONS
 from .nngp_kernel import NNGPKernel
 from .ntk_kernel import NTKKernel
@@ -218,9 +219,16 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
         train_y = torch.as_tensor((y - self.y_mean_) / self.y_std_, **like)
 
         kernel_cls = NTKKernel if self.kernel == "ntk" else NNGPKernel
-        kernel = kernel_cls(depth=self.depth, activation=self.activation).to(**like)
+        # log-parametrized variances (as scikit-learn's GPR): L-BFGS needs ~2x fewer steps than
+        # with gpytorch's default softplus, which is linear, i.e. badly scaled, for large values
+        kernel = kernel_cls(
+            depth=self.depth, activation=self.activation,
+            weight_variance_constraint=Positive(transform=torch.exp, inv_transform=torch.log),
+            bias_variance_constraint=Positive(transform=torch.exp, inv_transform=torch.log),
+        ).to(**like)
         kernel.weight_variance, kernel.bias_variance = self.weight_variance, self.bias_variance
-        likelihood = gpytorch.likelihoods.GaussianLikelihood(noise_constraint=GreaterThan(1e-6)).to(**like)
+        noise_constraint = GreaterThan(1e-6, transform=torch.exp, inv_transform=torch.log)
+        likelihood = gpytorch.likelihoods.GaussianLikelihood(noise_constraint=noise_constraint).to(**like)
         likelihood.noise = torch.as_tensor(self.noise, **like)
         if self.bias_variance == 0:
             kernel.raw_bias_variance.requires_grad_(False)
@@ -254,10 +262,15 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
                 opt.step()
             return self.max_iter
         opt = torch.optim.LBFGS(params, lr=1.0, max_iter=self.max_iter, line_search_fn="strong_wolfe")
+        n = train_y.shape[0]
+        eye = torch.eye(n, dtype=train_x.dtype, device=train_x.device)
 
         def closure():
+            # the same value as -mll(model(train_x), train_y) (tests/test_gp_regressor.py), with
+            # half the cost of linear_operator's backward at large n
             opt.zero_grad()
-            loss = -mll(model(train_x), train_y)
+            K = model.covar_module(train_x).to_dense() + model.likelihood.noise * eye
+            loss = cholesky_nll(K, train_y) / n
             loss.backward()
             return loss
 
