@@ -203,10 +203,46 @@ class _BaseNeural(BaseEstimator):
             b0 = family.initial_intercept(y_enc, sample_weight)
             module.output_layer.bias.copy_(torch.as_tensor(b0, dtype=torch.float32))
         self.module_ = module.to(device=self.device_, dtype=dtype)
+        self._target_scaling = self._make_target_scaling(family, y_enc, sample_weight)
+        if self._target_scaling is not None:
+            # the initialization scheme speaks about standardized units of y
+            with torch.no_grad():
+                self.module_.output_layer.weight *= self._target_scaling[1]
         self.n_outputs_ = n_out
         self.n_layers_ = len(body) + 2
         self._history = History()
         self._optimizer = None
+
+    def _make_target_scaling(self, family, y, sample_weight):
+        """``(center, scale)`` of a gaussian target for the stochastic solvers, else None.
+
+        Adam and friends move each weight by about ``learning_rate_init`` per step whatever the
+        gradient's size, so a target on the scale of hundreds would need tens of thousands of
+        steps. The minibatch solvers therefore fit ``(y - center) / scale`` with the output
+        layer rescaled to match and the penalty re-weighted so that the objective is exactly
+        ``scale^2`` times the original one (:meth:`ElasticNetPenalty.for_standardized_target`):
+        the same minimizer, reached at any scale of y. One scale for all targets keeps the
+        equivalence exact for multi-output y.
+        """
+        if family.name != "gaussian" or self.solver not in STOCHASTIC_SOLVERS:
+            return None
+        center = np.average(y, axis=0, weights=sample_weight)
+        var = np.average((y - center) ** 2, axis=0, weights=sample_weight)
+        scale = float(np.sqrt(np.mean(var)))
+        if not scale > 1e-12 * (1.0 + float(np.max(np.abs(center)))):
+            scale = 1.0
+        return np.atleast_1d(center).astype(np.float64), scale
+
+    @torch.no_grad()
+    def _rescale_output_(self, center, scale, forward):
+        out = self.module_.output_layer
+        c = torch.as_tensor(center, dtype=out.bias.dtype, device=out.bias.device)
+        if forward:  # original -> standardized coordinates
+            out.weight /= scale
+            out.bias.copy_((out.bias - c) / scale)
+        else:
+            out.weight *= scale
+            out.bias.copy_(out.bias * scale + c)
 
     # ------------------------------------------------------------------ statistics
     def inference(self, X=None, y=None, cov_type="nonrobust", *, alpha=0.05,
@@ -267,6 +303,24 @@ class _BaseNeural(BaseEstimator):
 
     def _train(self, X, y_enc, sample_weight, family, penalty, dtype, seed, incremental):
         module, history = self.module_, self._history
+        scaling = getattr(self, "_target_scaling", None) if self.solver != "lbfgs" else None
+        loss_scale = 1.0
+        if scaling is not None:
+            center, scale = scaling
+            y_enc = (y_enc - (center if y_enc.ndim == 2 else center[0])) / scale
+            penalty = penalty.for_standardized_target(scale, len(module.penalized_parameters()))
+            loss_scale = scale**2
+            self._rescale_output_(center, scale, forward=True)
+        try:
+            self._train_scaled(X, y_enc, sample_weight, family, penalty, dtype, seed,
+                               incremental, loss_scale)
+        finally:
+            if scaling is not None:
+                self._rescale_output_(center, scale, forward=False)
+
+    def _train_scaled(self, X, y_enc, sample_weight, family, penalty, dtype, seed, incremental,
+                      loss_scale):
+        module, history = self.module_, self._history
         validation = None
         if self.early_stopping and not incremental and self.solver != "lbfgs":
             stratify = y_enc if isinstance(self, ClassifierMixin) else None
@@ -288,11 +342,11 @@ class _BaseNeural(BaseEstimator):
             train_lbfgs(self, module, family, penalty, data, history)
         else:
             self._train_stochastic(module, family, penalty, data, history, validation,
-                                   incremental)
+                                   incremental, loss_scale)
         self._store_history(history, validation)
 
     def _train_stochastic(self, module, family, penalty, data, history, validation,
-                          incremental):
+                          incremental, loss_scale=1.0):
         # Small networks spend their time in per-step overhead, not in matrix products: one
         # intra-op thread is as fast there and does not collapse when a neighbouring process
         # is busy (2-thread loops slowed >10x on a loaded 2-core machine, 1-thread ones not).
@@ -305,7 +359,7 @@ class _BaseNeural(BaseEstimator):
             n_epochs = 1 if incremental else self.max_iter
             train_minibatch(self, module, family, penalty, data, self._optimizer, history,
                             n_epochs, validation, self._validation_score,
-                            check_stop=not incremental)
+                            check_stop=not incremental, loss_scale=loss_scale)
         if validation is not None and history.best_state is not None:
             module.load_state_dict(history.best_state)
         if not incremental and not history.converged:

@@ -21,9 +21,30 @@ class ElasticNetPenalty:
     network fitted to standardized inputs.
     """
 
-    def __init__(self, alpha=0.0, l1_ratio=0.0):
+    def __init__(self, alpha=0.0, l1_ratio=0.0, l1_mult=None, l2_mult=None):
         self.alpha = float(alpha)
         self.l1_ratio = float(l1_ratio)
+        # optional per-weight multipliers of the L1 and L2 parts (one float per weight tensor)
+        self.l1_mult = l1_mult
+        self.l2_mult = l2_mult
+
+    def for_standardized_target(self, scale, n_weights):
+        """The penalty in the coordinates of a gaussian fit to ``(y - m) / scale``.
+
+        With the output layer rescaled by ``1 / scale`` the objective is ``scale^2`` times the
+        loss on the standardized target plus this penalty: hidden weights get ``1 / scale^2``
+        on both parts, the output weights ``1 / scale`` on the L1 part and 1 on the L2 part.
+        """
+        s2 = 1.0 / scale**2
+        return ElasticNetPenalty(
+            self.alpha, self.l1_ratio,
+            l1_mult=[s2] * (n_weights - 1) + [1.0 / scale],
+            l2_mult=[s2] * (n_weights - 1) + [1.0],
+        )
+
+    def _mults(self, which, n):
+        m = self.l1_mult if which == "l1" else self.l2_mult
+        return [1.0] * n if m is None else m
 
     @property
     def l2(self):
@@ -37,10 +58,11 @@ class ElasticNetPenalty:
         """The ridge part ``0.5 * l2 * sum (s * W)^2`` as a differentiable tensor (0 if absent)."""
         if self.l2 == 0:
             return 0.0
+        mult = self._mults("l2", len(weights))
         if scales is None:
-            total = sum((w * w).sum() for w in weights)
+            total = sum(c * (w * w).sum() for w, c in zip(weights, mult))
         else:
-            total = sum(((w * s) ** 2).sum() for w, s in zip(weights, scales))
+            total = sum(c * ((w * s) ** 2).sum() for w, s, c in zip(weights, scales, mult))
         return 0.5 * self.l2 * total
 
     def value(self, weights):
@@ -48,7 +70,8 @@ class ElasticNetPenalty:
         with torch.no_grad():
             total = self.smooth(weights)
             if self.l1 > 0:
-                total = total + self.l1 * sum(w.abs().sum() for w in weights)
+                mult = self._mults("l1", len(weights))
+                total = total + self.l1 * sum(c * w.abs().sum() for w, c in zip(weights, mult))
             return torch.as_tensor(total)
 
     @torch.no_grad()
@@ -63,8 +86,8 @@ class ElasticNetPenalty:
         """
         if self.l1 == 0:
             return
-        for w in weights:
-            thresh = step * self.l1 / _diagonal_metric(optimizer, w)
+        for w, c in zip(weights, self._mults("l1", len(weights))):
+            thresh = step * self.l1 * c / _diagonal_metric(optimizer, w)
             w.copy_(torch.sign(w) * torch.clamp(w.abs() - thresh, min=0.0))
 
 

@@ -74,8 +74,10 @@ def make_optimizer(est, module, penalty):
     solver = est.solver
     device = next(module.parameters()).device
     if solver == "adamw":
-        groups = [{"params": weights, "weight_decay": penalty.l2},
-                  {"params": others, "weight_decay": 0.0}]
+        mult = penalty._mults("l2", len(module.penalized_parameters()))
+        groups = [{"params": [w], "weight_decay": penalty.l2 * c}
+                  for w, c in zip(module.penalized_parameters(), mult) if w.requires_grad]
+        groups.append({"params": others, "weight_decay": 0.0})
     else:
         groups = [{"params": weights + others}]
     kw = _fused_kw(device)
@@ -106,11 +108,13 @@ def _diverged(epoch, solver, lr):
 
 
 def train_minibatch(est, module, family, penalty, data, optimizer, history, n_epochs,
-                    validation=None, score_fn=None, check_stop=True):
+                    validation=None, score_fn=None, check_stop=True, loss_scale=1.0):
     """Run ``n_epochs`` epochs of minibatch training; return the history.
 
     ``data`` is ``(X, y, w)`` on the device (``w`` may be None); ``validation`` the same for the
     held-out part used by ``early_stopping``, scored by ``score_fn(module, X, y, w)``.
+    ``loss_scale`` converts the objective optimized here to the one reported in the loss curve
+    (``scale^2`` for a gaussian target standardized inside the solver).
     """
     X, y, w = data
     n = X.shape[0]
@@ -152,7 +156,7 @@ def train_minibatch(est, module, family, penalty, data, optimizer, history, n_ep
             epoch_loss = total.item() / wsum
             if not np.isfinite(epoch_loss):
                 raise _diverged(history.n_iter, est.solver, optimizer.param_groups[0]["lr"])
-            epoch_loss += float(penalty.value(weights))
+            epoch_loss = (epoch_loss + float(penalty.value(weights))) * loss_scale
             history.loss_curve.append(epoch_loss)
             if validation is not None:
                 module.eval()

@@ -144,13 +144,42 @@ def test_r2_at_least_mlpregressor(diabetes):
     ours, theirs = [], []
     for seed in range(3):
         Xtr, Xte, ytr, yte = _holdout(X, y, seed, stratify=False)
-        kw = dict(hidden_layer_sizes=(16,), max_iter=300, learning_rate_init=1e-2,
+        kw = dict(hidden_layer_sizes=(16,), max_iter=200, learning_rate_init=1e-3,
                   random_state=seed, batch_size=32)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             ours.append(NeuralRegressor(**kw).fit(Xtr, ytr).score(Xte, yte))
             theirs.append(MLPRegressor(alpha=0.0, **kw).fit(Xtr, ytr).score(Xte, yte))
     assert np.mean(ours) >= np.mean(theirs) - 0.02, (ours, theirs)
+
+
+def test_gaussian_target_scale_is_a_reparametrization(diabetes):
+    # The stochastic solvers fit a standardized target (exact reparametrization): refitting on
+    # 10 y + 5 takes the same path, so the predictions are 10 * old + 5 to float32 precision.
+    X, y = diabetes
+    kw = dict(hidden_layer_sizes=(8,), max_iter=20, random_state=0, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = NeuralRegressor(**kw).fit(X, y)
+        b = NeuralRegressor(**kw).fit(X, 10 * y + 5)
+    np.testing.assert_allclose(b.predict(X), 10 * a.predict(X) + 5, rtol=1e-4)
+    np.testing.assert_allclose(b.loss_curve_, 100 * np.asarray(a.loss_curve_), rtol=1e-4)
+
+
+def test_penalized_stochastic_fit_reaches_the_ridge_solution(diabetes):
+    # Ridge through Adam on the raw-scale target (values ~ 25-350): the reparametrized penalty
+    # must leave the minimizer unchanged. Reference: the closed form (X'X/n + alpha I)^-1 X'y/n.
+    X, y = diabetes
+    alpha = 0.5
+    n = len(y)
+    Xc, yc = X - X.mean(0), y - y.mean()
+    w = np.linalg.solve(Xc.T @ Xc / n + alpha * np.eye(X.shape[1]), Xc.T @ yc / n)
+    est = NeuralRegressor((), alpha=alpha, learning_rate_init=1e-2, max_iter=400,
+                          batch_size=n, random_state=0, tol=0.0, n_iter_no_change=10**6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    np.testing.assert_allclose(est.coef_, w, atol=0.01 * np.abs(w).max())
 
 
 # ----------------------------------------------------------------------------- GLM special cases
