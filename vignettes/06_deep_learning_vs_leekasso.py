@@ -67,7 +67,7 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small subset (for the tests)")
     p.add_argument("--out", default="vignette_output/06_deep_learning_vs_leekasso")
-    p.add_argument("--n-jobs", type=int, default=2)
+    p.add_argument("--n-jobs", type=int, default=None, help="worker processes (2; 1 with --quick)")
     p.add_argument("--source", choices=("digits", "mnist"), default="digits")
     p.add_argument("--mnist-path", default=None, help="local mnist.npz or IDX folder")
     p.add_argument("--repeats", type=int, default=None, help="override the number of repeats")
@@ -146,10 +146,10 @@ def run_one(task, n, rep, cfg, data_kw, source):
     for name in MODELS:
         model = make_model(name, n, seed % 2**31, cfg, source)
         Xin = X if name.startswith("CNN") else flat
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model.fit(Xin[tr], y[tr])
-        fit_s = time.perf_counter() - t0
-        row = dict(task=task, n=n, repeat=rep, model=name, fit_s=fit_s,
+        fit_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+        row = dict(task=task, n=n, repeat=rep, model=name, fit_s=fit_s, cpu_s=cpu_s,
                    accuracy=float(np.mean(model.predict(Xin[te]) == y[te])), n_test=len(te))
         if name == "Leekasso logistic (Beam)":
             cols = model[0].get_support()
@@ -240,6 +240,8 @@ def findings(summary, df):
 def main():
     args = parse_args()
     cfg = settings(args.quick)
+    if args.n_jobs is None:
+        args.n_jobs = 1 if args.quick else 2
     if args.repeats is not None:
         cfg["repeats"] = args.repeats
     out = Path(args.out)
