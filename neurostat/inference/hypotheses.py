@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import stats as sps
 
 from .core import term_names
@@ -53,3 +54,103 @@ def wald_test_terms(res):
     names = term_names(res.model, res.likelihood.X.shape[1])[1:]
     return pd.DataFrame(rows, index=pd.Index(names, name="term"),
                         columns=["chi2", "P>chi2", "df constraint"])
+
+
+class LRTestResults:
+    """Result of :func:`compare_lr_test`: ``statistic``, ``df``, ``pvalue``, ``method``
+    (and ``null_distribution`` for the bootstrap)."""
+
+    def __init__(self, statistic, df, pvalue, method, null_distribution=None):
+        self.statistic, self.df, self.pvalue, self.method = statistic, df, pvalue, method
+        self.null_distribution = null_distribution
+
+    def __iter__(self):  # statsmodels' compare_lr_test returns (lr, pvalue, df)
+        return iter((self.statistic, self.pvalue, self.df))
+
+    def __repr__(self):
+        return (f"<LRTestResults {self.method}: LR={self.statistic:.4g}, df={self.df:.4g}, "
+                f"p={self.pvalue:.4g}>")
+
+
+def _loglik_of(est, X, y, w):
+    """Log-likelihood of a fitted estimator on (X, y) without any curvature (cheap)."""
+    from .core import encode_target, make_likelihood, residual_ss
+
+    lik = make_likelihood(est, X, encode_target(est, y), w)
+    with torch.no_grad():
+        eta = lik.eta(lik.theta)
+        if lik.family.has_scale:
+            k = lik.y.shape[1] if lik.y.ndim == 2 else 1
+            lik.scale = residual_ss(lik, lik.theta) / (lik.nobs * k)
+        return float(lik.loglik(eta))
+
+
+def _lr_replicate(full, restricted, Xf, Xr, w, family, mu, scale, seed):
+    from .bootstrap import refit, simulate
+
+    rng = np.random.default_rng(seed)
+    y_star = simulate(restricted, family, mu, scale, rng)
+    r_star = refit(restricted, Xr, y_star, w)
+    f_star = refit(full, Xf, y_star, w)
+    return 2 * (_loglik_of(f_star, Xf, y_star, w) - _loglik_of(r_star, Xr, y_star, w))
+
+
+def compare_lr_test(full, restricted, method="chi2", *, n_bootstrap=99, n_jobs=None,
+                    random_state=None):
+    """Likelihood-ratio test of a nested ``restricted`` model against ``full``.
+
+    Parameters
+    ----------
+    full, restricted : InferenceResults
+        Fits to the same observations and response; ``restricted`` nested in ``full`` (fewer
+        hidden units, dropped inputs, or no hidden layer at all).
+    method : {"chi2", "bootstrap"}
+        ``"chi2"``: ``LR = 2 (llf_full - llf_restricted)`` against a chi-square on the
+        difference of (effective) degrees of freedom. Valid when the restricted model is a
+        regular interior point of the full one - nested GLMs, or dropping inputs from a net
+        whose hidden units stay identified. It is *not* valid for "does a hidden layer help
+        over the GLM?" or "are fewer hidden units enough?": under that null the extra
+        hidden-unit weights are not identified (Davies' problem), the LR statistic is not
+        chi-square and the chi-square p-value can be far off.
+        ``"bootstrap"``: parametric bootstrap - simulate ``n_bootstrap`` responses from the
+        restricted fit, refit both models (warm-started, in parallel with joblib), and report
+        ``(1 + #{LR* >= LR}) / (n_bootstrap + 1)``. Valid in both situations, assuming each
+        refit reaches the optimum its model would (warm starts make that likely).
+    n_bootstrap : int, default=99
+    n_jobs : int, default=None
+        joblib's ``n_jobs``.
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    LRTestResults
+    """
+    from .bootstrap import run_parallel
+
+    if method not in ("chi2", "bootstrap"):
+        raise ValueError(f"method must be 'chi2' or 'bootstrap'; got {method!r}.")
+    from .results import InferenceResults
+    if not isinstance(restricted, InferenceResults):
+        raise TypeError("restricted must be the InferenceResults of the nested model "
+                        "(restricted_est.inference()).")
+    lf, lr_ = full.likelihood, restricted.likelihood
+    if lf.nobs != lr_.nobs or not torch.equal(lf.y, lr_.y):
+        raise ValueError("The two models must be fitted to the same observations and response.")
+    if lf.family.name != lr_.family.name:
+        raise ValueError("The two models must have the same family.")
+    df = full.edf - restricted.edf
+    if df <= 0:
+        raise ValueError(
+            f"restricted has at least as many (effective) parameters ({restricted.edf:.4g}) as "
+            f"the full model ({full.edf:.4g}); pass the smaller model as restricted."
+        )
+    stat = 2 * (full.llf - restricted.llf)
+    if method == "chi2":
+        return LRTestResults(stat, df, float(sps.chi2.sf(stat, df)), "chi2")
+    w = None if lf.w is None else lf.w.numpy()
+    seeds = np.random.default_rng(random_state).integers(0, 2**31 - 1, size=n_bootstrap)
+    args = [(full.model, restricted.model, lf.X.numpy(), lr_.X.numpy(), w, lr_.family,
+             restricted.fittedvalues, restricted.scale, s) for s in seeds]
+    null = np.array(run_parallel(_lr_replicate, args, n_jobs, "LR bootstrap"))
+    pvalue = (1 + np.sum(null >= stat - 1e-10 * abs(stat))) / (n_bootstrap + 1)
+    return LRTestResults(stat, df, float(pvalue), "bootstrap", null)
