@@ -81,7 +81,12 @@ def delta_cov(D, cov_theta):
     """``D cov D'``; entries of theta fixed at zero (NaN covariance rows) are skipped."""
     ok = ~np.isnan(np.diag(cov_theta))
     c = D[:, ok] @ cov_theta[np.ix_(ok, ok)] @ D[:, ok].T
-    return 0.5 * (c + c.T)
+    c = 0.5 * (c + c.T)
+    # a param that is nothing but a fixed (L1-zeroed) weight has no standard error
+    fixed = ~np.any(D[:, ok] != 0, axis=1) & np.any(D[:, ~ok] != 0, axis=1)
+    c[fixed, :] = np.nan
+    c[:, fixed] = np.nan
+    return c
 
 
 def effect_params(lik, X):

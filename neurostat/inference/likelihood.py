@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, grad, vmap
 
-from .mlp_hessian import mlp_curvature
+from .mlp_hessian import mlp_curvature, mlp_jacobian
 
 # entries (rows x parameters x outputs) per row block of a per-row Jacobian
 _BLOCK_ENTRIES = 1 << 22
@@ -161,6 +161,10 @@ class Likelihood:
         (default: eta itself). Rows are independent through the network.
         """
         X = self.X[rows]
+        if fn is None:
+            G = mlp_jacobian(self, theta, X)
+            if G is not None:
+                return G
         fn = (lambda e: e) if fn is None else fn
 
         def one(t, x):

@@ -66,3 +66,40 @@ def mlp_curvature(lik, theta, u, rows):
     R[ri, ci] = M.reshape(-1)
     R[ci, ri] = M.reshape(-1)
     return R
+
+
+def mlp_jacobian(lik, theta, X):
+    """Per-row Jacobian ``d eta_i / d theta`` (n, k, p) of an MLP with at most one hidden
+    layer in closed form (None for other modules)."""
+    module = lik.module
+    if type(module) is not MLP or module.n_hidden_layers > 1 or lik.fixed:
+        return None
+    params = lik.unflatten(theta)
+    sl = lik.slices()
+    n = X.shape[0]
+    last = module.n_hidden_layers
+    k = params[f"layers.{last}.bias"].shape[0]
+    G = torch.zeros(n, k, lik.n_params, dtype=torch.float64)
+    ones = torch.ones(n, dtype=torch.float64)
+    if last == 0:
+        hidden = X
+    else:
+        A, a = params["layers.0.weight"], params["layers.0.bias"]
+        V = params["layers.1.weight"]
+        z = X @ A.T + a
+        act = ACTIVATIONS[module.activation]
+        hidden = act(z).detach()
+        s1, _ = _activation_derivatives(module.activation, z)
+        d = X.shape[1]
+        H = A.shape[0]
+        for j in range(k):
+            gz = V[j][None, :] * s1  # (n, H): d eta_j / d z_h
+            wa = sl["layers.0.weight"]
+            G[:, j, wa] = (gz[:, :, None] * X[:, None, :]).reshape(n, H * d)
+            G[:, j, sl["layers.0.bias"]] = gz
+    w, b = sl[f"layers.{last}.weight"], sl[f"layers.{last}.bias"]
+    m = hidden.shape[1]
+    for j in range(k):
+        G[:, j, w.start + j * m:w.start + (j + 1) * m] = hidden
+        G[:, j, b.start + j] = ones
+    return G
