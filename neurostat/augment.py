@@ -116,7 +116,7 @@ def apply_affine(images, theta, padding="zeros"):
 
 
 def random_affine(images, *, shift=0.1, rotation=10.0, scale=0.1, hflip=False, vflip=False,
-                  padding="zeros", p=1.0, generator=None):  # noqa: D417
+                  padding="zeros", p=1.0, generator=None):
     """Randomly shifted, rotated, scaled (and optionally flipped) copies of ``images``.
 
     Parameters

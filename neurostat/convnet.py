@@ -10,7 +10,6 @@ import math
 from numbers import Integral
 
 import numpy as np
-import torch
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data

@@ -1,7 +1,6 @@
 """Transfer learning as initialization: ``init=`` a fitted estimator, ``freeze=k``, for
 NeuralClassifier and ConvNetClassifier."""
 
-import numpy as np
 import pytest
 import torch
 from sklearn.base import clone

@@ -230,7 +230,7 @@ def findings(summary, df):
         out.append(
             f"- **{task}, Leek's comparison** (Leekasso linear vs Leek's net): the Leekasso has "
             f"the higher mean accuracy at n in {won if won else 'none of the sizes'}"
-            f" (of {ns}); differences " + ", ".join(
+            f" (of {ns}); Leekasso minus net: " + ", ".join(
                 f"n={n}: {a - b:+.3f}" for n, a, b in zip(ns, leek, leeknet)) + ".")
         best = {n: max(MODELS, key=lambda m: s[m, n]) for n in ns}
         out.append(
