@@ -72,9 +72,10 @@ def sample_predictions(est, X, n_samples=100, random_state=None):
 
     Returns
     -------
-    draws : ndarray of shape (n_samples, n_obs), (n_samples, n_obs, n_targets) or (n_samples, n_obs, n_classes)
-        Response-scale predictions (means; class probabilities for classifiers), one row per
-        mask. With no dropout in the network every draw equals ``predict`` (a warning says so).
+    draws : ndarray of shape (n_samples, n_obs)
+        Or (n_samples, n_obs, n_targets), (n_samples, n_obs, n_classes). Response-scale
+        predictions (means; class probabilities for classifiers), one row per mask. With
+        no dropout in the network every draw equals ``predict`` (a warning says so).
 
     Notes
     -----
@@ -389,7 +390,8 @@ def quadratic_dropout_glm(X, y, p, family="bernoulli", sample_weight=None):
         if name == "gaussian":
             cum, fisher = 0.5 * eta**2, torch.ones_like(eta)
         elif name == "bernoulli":
-            cum, fisher = torch.nn.functional.softplus(eta), torch.sigmoid(eta) * torch.sigmoid(-eta)
+            cum = torch.nn.functional.softplus(eta)
+            fisher = torch.sigmoid(eta) * torch.sigmoid(-eta)
         else:
             cum = fisher = torch.exp(eta)
         loss = (vt * (cum - yt * eta)).sum() / vt.sum() + c * (vt * fisher) @ (X2 @ w**2)

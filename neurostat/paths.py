@@ -299,7 +299,7 @@ class PathDisplay:
                       .get(self.value, self.value))
         if label:
             end = 0 if xvar == "log_alpha" else -1  # the least penalized end
-            for line, t in zip(self.lines_, self.terms):
+            for line, t in zip(self.lines_, self.terms, strict=False):
                 ax.annotate(t, (x[end], line.get_ydata()[end]), fontsize=7,
                             color=line.get_color(), xytext=(-3 if end == 0 else 3, 0),
                             textcoords="offset points", va="center",
@@ -312,7 +312,7 @@ class PathDisplay:
             top.set_xticklabels([f"{v:.3g}" if np.isfinite(v) else "" for v in df[idx]])
             top.set_xlabel("effective df")
         if self.estimator_name:
-            ax.set_title(self.estimator_name, fontsize=10)
+            ax.set_title(self.estimator_name, fontsize=10, pad=32 if self.df is not None else 6)
         self.ax_ = ax
         self.figure_ = ax.figure
         return self

@@ -10,9 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_diabetes
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
-from sklearn.preprocessing import StandardScaler
 
 from neurostat import NeuralClassifier, NeuralRegressor
 from neurostat.dropout import (
@@ -171,7 +169,7 @@ def test_adaptive_ridge_closed_form_minimises_the_exact_expected_loss():
     def expected_loss_gradient(theta):
         b, w = theta[0], theta[1:]
         g = np.zeros(d + 1)
-        for m, pm in zip(masks, prob):
+        for m, pm in zip(masks, prob, strict=False):
             Xm = X * m / (1 - p)
             r = y - b - Xm @ w
             g += pm * np.concatenate([[-(sw * r).sum()], -(Xm.T @ (sw * r))])

@@ -73,7 +73,7 @@ def test_ridge_df_decreases_from_p_to_zero():
     dfs = [_inference(NeuralRegressor((), solver="lbfgs", alpha=a).fit(X, y)).df_model
            for a in (0.0, 1e-4, 1e-2, 1.0, 100.0)]
     assert dfs[0] == pytest.approx(X.shape[1], rel=1e-9)
-    assert all(a > b for a, b in zip(dfs, dfs[1:]))
+    assert all(a > b for a, b in zip(dfs, dfs[1:], strict=False))
     assert dfs[-1] < 1e-3
 
 
