@@ -154,6 +154,29 @@ class _Arccos(torch.autograd.Function):
         return -grad / (1 - rho * rho).clamp_min(2 * eps).sqrt()
 
 
+class _ReluArcCosine(torch.autograd.Function):
+    r"""``E[relu(u) relu(v)] = (s + (pi - theta) k12) / (2 pi)``, ``s = sqrt(k11 k22) sin(theta)``.
+
+    Fused, with the closed-form gradient ``dE/dk12 = (pi - theta) / (2 pi)``,
+    ``dE/dk11 = s / (4 pi k11)``, ``dE/dk22 = s / (4 pi k22)`` (finite everywhere, also at
+    ``theta = 0``): a third of autograd's element-wise passes over the ``n x n`` kernel.
+    """
+
+    @staticmethod
+    def forward(ctx, k11, k22, k12):
+        theta, rho = _angle(k11, k22, k12)
+        s = (k11 * k22).sqrt() * torch.sin(theta)
+        ctx.save_for_backward(k11, k22, theta, s)
+        return (s + (math.pi - theta) * k12) / (2 * math.pi)
+
+    @staticmethod
+    def backward(ctx, grad):
+        k11, k22, theta, s = ctx.saved_tensors
+        tiny = torch.finfo(s.dtype).tiny
+        gs = grad * s / (4 * math.pi)
+        return gs / k11.clamp_min(tiny), gs / k22.clamp_min(tiny), grad * (math.pi - theta) / (2 * math.pi)
+
+
 def _angle(k11, k22, k12):
     """``(theta, rho)`` with ``rho = k12 / sqrt(k11 k22)`` and ``theta = arccos(rho)``."""
     rho = (k12 / (k11 * k22).sqrt().clamp_min(torch.finfo(k12.dtype).tiny)).clamp(-1, 1)
@@ -170,10 +193,8 @@ def gaussian_expectations(activation, k11, k22, k12, derivative=False, chunk_ele
     key, phi, dphi = resolve_activation(activation)
     k11, k22, k12 = torch.broadcast_tensors(k11, k22, k12)
     if key == "relu":
-        theta, rho = _angle(k11, k22, k12)
-        norm = (k11 * k22).sqrt()
-        value = norm * (torch.sin(theta) + (math.pi - theta) * rho) / (2 * math.pi)
-        return value, ((math.pi - theta) / (2 * math.pi) if derivative else None)
+        value = _ReluArcCosine.apply(k11, k22, k12)
+        return value, ((math.pi - _angle(k11, k22, k12)[0]) / (2 * math.pi) if derivative else None)
     if key == "erf":
         s11, s22 = 1 + 2 * k11, 1 + 2 * k22
         value = (2 / math.pi) * torch.asin(2 * k12 / (s11 * s22).sqrt())
