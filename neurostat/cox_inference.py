@@ -192,9 +192,67 @@ class CoxInferenceResults(InferenceResults):
     def summary(self, alpha=None):
         return CoxSummary(self, self.alpha if alpha is None else alpha)
 
-    def __repr__(self):
-        return (f"<CoxInferenceResults {type(self.model).__name__} ties="
-                f"{self.likelihood.ties} cov_type={self.cov_type} nobs={self.nobs}>")
+    def get_margeff(self, scale="response"):
+        """Average marginal effects on the relative hazard ``exp(eta)`` ("response") or on the
+        log hazard ("link"), with delta-method standard errors."""
+        from .inference.predictions import MarginalEffects
+
+        if scale not in ("response", "link"):
+            raise ValueError(f"scale must be 'response' or 'link'; got {scale!r}.")
+        lik = self.likelihood
+        transform = (lambda e: torch.exp(e)) if scale == "response" else None
+        f, D = average_derivatives(lik, lik.theta, lik.X.numpy(), transform, intercept=False)
+        return MarginalEffects(f, delta_cov(D, self.cov_theta), self._index, scale)
+
+    @cached_property
+    def resid_martingale(self):
+        """Martingale residuals ``d_i - H0(t_i) exp(eta_i)`` (Breslow's H0, as R's
+        ``residuals(fit, "martingale")`` after a Breslow fit)."""
+        from .cox_metrics import breslow_baseline, step_values
+
+        lik = self.likelihood
+        y = lik.y.numpy()
+        with torch.no_grad():
+            eta = lik.eta(lik.theta)[:, 0].numpy()
+        w = None if lik.w is None else lik.w.numpy()
+        times, h0 = breslow_baseline(y[:, 0], y[:, 1], eta, w)
+        return y[:, 1] - step_values(times, h0, y[:, 0]) * np.exp(eta)
+
+    @cached_property
+    def resid_deviance(self):
+        """Deviance residuals ``sign(M) sqrt(-2 (M + d log(d - M)))`` of the martingale M."""
+        m = self.resid_martingale
+        d = self.likelihood.y.numpy()[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inner = np.where(d > 0, np.log(np.where(d > 0, d - m, 1.0)), 0.0)
+        return np.sign(m) * np.sqrt(np.maximum(-2 * (m + d * inner), 0.0))
+
+    def diagnostics(self):
+        """Gradient norm, Hessian conditioning, convergence and the Cox residuals:
+        ``resid_deviance``, and the martingale residuals in ``resid_pearson`` (the Cox model has
+        no Pearson residual)."""
+        import warnings
+
+        from .inference.covariance import InferenceWarning
+        from .inference.diagnostics import GRADIENT_TOL, Diagnostics, objective_gradient
+
+        g = objective_gradient(self)
+        gnorm = float(np.max(np.abs(g))) if g.size else 0.0
+        if gnorm > GRADIENT_TOL:
+            warnings.warn(
+                f"The gradient of the objective at the fit has sup-norm {gnorm:.3g} > "
+                f"{GRADIENT_TOL:g}: not a stationary point, so the covariance is unreliable. "
+                "Refit with solver='lbfgs' and a larger max_iter.", InferenceWarning,
+                stacklevel=2)
+        A = self._stats.get("A")
+        min_eig = cond = np.nan
+        if A is not None:
+            ev = np.linalg.eigvalsh(0.5 * (A + A.T))
+            min_eig = float(ev[0])
+            cond = float(ev[-1] / ev[0]) if ev[0] > 0 else np.inf
+        return Diagnostics(gnorm, gnorm <= GRADIENT_TOL, min_eig, cond, self.converged,
+                           int(getattr(self.model, "n_iter_", 0)), self.resid_deviance.copy(),
+                           self.resid_martingale.copy())
 
 
 class CoxSummary(Summary):

@@ -144,6 +144,11 @@ def test_equals_r_coxph(key):
     if "basehaz" in r:
         h0 = est.predict_cumulative_hazard(np.zeros((1, 3)), r["basehaz_time"])[0]
         np.testing.assert_allclose(h0, r["basehaz"], rtol=1e-7, atol=1e-12)
+        np.testing.assert_allclose(res.resid_martingale, r["resid_martingale"], atol=1e-9)
+        np.testing.assert_allclose(res.resid_deviance, r["resid_deviance"], atol=1e-9)
+        diag = res.diagnostics()
+        assert diag.stationary and diag.gradient_norm < 1e-10
+        np.testing.assert_array_equal(diag.resid_deviance, res.resid_deviance)
 
 
 def test_frozen_statsmodels_reference():
@@ -221,6 +226,20 @@ def test_hazard_ratios_summary_wald_and_lr_test():
     assert lr.statistic == pytest.approx(2 * (ll_full - ll_res), rel=1e-7)
     assert lr.df == pytest.approx(1.0)
     assert lr.pvalue == pytest.approx(sps.chi2.sf(lr.statistic, 1), rel=1e-12)
+
+
+def test_marginal_effects():
+    """Link scale: the coefficients with their SEs; response scale: mean_i exp(eta_i) beta."""
+    X, y = simulate(n=200, seed=24)
+    est = linear_cox().fit(X, y)
+    res = est.inference()
+    link = res.get_margeff(scale="link").summary_frame()
+    np.testing.assert_allclose(link["dy/dx"], res.params, rtol=1e-10)
+    np.testing.assert_allclose(link["Std. Err."], res.bse, rtol=1e-10)
+    assert list(link.index) == ["x0", "x1", "x2"]
+    resp = res.get_margeff().summary_frame()
+    np.testing.assert_allclose(resp["dy/dx"], np.exp(X @ est.coef_).mean() * est.coef_,
+                               rtol=1e-10)
 
 
 def test_relative_hazard_prediction_intervals():

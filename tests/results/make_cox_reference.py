@@ -6,7 +6,8 @@ tests/results/cox_reference.json with the data (so the tests do not depend on a 
 generator) and, for ties in {efron, breslow} x {unweighted, weighted}: coefficients, naive and
 robust (``robust=TRUE``) standard errors, log partial likelihood at 0 and at the fit, and the
 Breslow baseline cumulative hazard (``basehaz(fit, centered=FALSE)``, Breslow fits only: R
-uses Efron's increments after an Efron fit), and R's concordance of the fit.
+uses Efron's increments after an Efron fit) with the martingale and deviance residuals of
+Breslow fits, and R's concordance of the fit.
 """
 
 import json
@@ -42,6 +43,8 @@ for (tie in c("efron", "breslow")) for (wt in c("none", "w")) {
     bh <- basehaz(f, centered = FALSE)
     emit(paste(key, "basehaz_time"), bh$time)
     emit(paste(key, "basehaz"), bh$hazard)
+    emit(paste(key, "resid_martingale"), residuals(f, type = "martingale"))
+    emit(paste(key, "resid_deviance"), residuals(f, type = "deviance"))
   }
 }
 """
