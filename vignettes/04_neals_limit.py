@@ -54,22 +54,30 @@ def limit_kernel(X, depth):
         return k(torch.as_tensor(X, dtype=torch.float64)).to_dense()
 
 
-def prior_draws(out, widths, n_draws=6):
-    x = np.linspace(-3, 3, 200)[:, None]
-    fig, axes = plt.subplots(1, len(widths) + 1, figsize=(3.0 * (len(widths) + 1), 3.0), sharey=True)
-    for ax, width in zip(axes, widths):
-        f = sample_wide_networks(x, width, 1, "relu", W, B, n_networks=n_draws, random_state=width)
-        ax.plot(x[:, 0], f.T.numpy(), lw=1.2)
-        ax.set_title(f"width {width}")
-    K = limit_kernel(x, 1).numpy()
-    L = np.linalg.cholesky(K + 1e-9 * np.eye(len(x)))
-    g = L @ np.random.default_rng(0).normal(size=(len(x), n_draws))
-    axes[-1].plot(x[:, 0], g, lw=1.2)
-    axes[-1].set_title("GP limit (NNGP)")
-    for ax in axes:
+DRAW_PRIORS = (("erf", 16.0, 16.0), ("relu", 1.0, 4.0))  # (activation, sigma_w^2, sigma_b^2)
+
+
+def prior_draws(out, widths, n_draws=5):
+    """Rows: erf and relu nets; columns: widths, then draws from the NNGP limit."""
+    x = np.linspace(-3, 3, 300)[:, None]
+    fig, axes = plt.subplots(len(DRAW_PRIORS), len(widths) + 1, figsize=(2.8 * (len(widths) + 1), 5.6),
+                             sharey="row", sharex=True)
+    for row, (act, w, b) in zip(axes, DRAW_PRIORS):
+        for ax, width in zip(row, widths):
+            f = sample_wide_networks(x, width, 1, act, w, b, n_networks=n_draws, random_state=width)
+            ax.plot(x[:, 0], f.T.numpy(), lw=1.2)
+            ax.set_title(f"{act}, width {width}", fontsize=10)
+        k = NNGPKernel(depth=1, activation=act).double()
+        k.weight_variance, k.bias_variance = w, b
+        with torch.no_grad():
+            K = k(torch.from_numpy(x)).to_dense().numpy()
+        L = np.linalg.cholesky(K + 1e-8 * np.eye(len(x)))
+        row[-1].plot(x[:, 0], L @ np.random.default_rng(0).normal(size=(len(x), n_draws)), lw=1.2)
+        row[-1].set_title(f"{act}, GP limit", fontsize=10)
+        row[0].set_ylabel(f"f(x)  [$\\sigma_w^2$={w:g}, $\\sigma_b^2$={b:g}]")
+    for ax in axes[-1]:
         ax.set_xlabel("x")
-    axes[0].set_ylabel("f(x)")
-    fig.suptitle(f"Prior draws of one-hidden-layer relu nets, $\\sigma_w^2$={W}, $\\sigma_b^2$={B}")
+    fig.suptitle("Prior draws of one-hidden-layer nets of growing width, and of their Gaussian-process limit")
     fig.tight_layout()
     fig.savefig(out / "prior_draws.png", dpi=120)
     plt.close(fig)
@@ -114,8 +122,9 @@ def plot_limits(kurt, kerr, out):
         a1.errorbar(d.width, d.excess_kurtosis, yerr=2 * d.se, fmt=style, label=f"depth {depth} (MC, ±2 SE)")
     d1 = kurt[kurt.depth == 1]
     a1.plot(d1.width, d1.closed_form_depth1, "k--", label="depth 1 closed form $\\propto$ 1/width")
-    a1.set(xscale="log", yscale="symlog", xlabel="width", ylabel="excess kurtosis of f(x)",
-           title="Gaussianity grows with width")
+    a1.set(xscale="log", xlabel="width", ylabel="excess kurtosis of f(x)", title="Gaussianity grows with width")
+    a1.set_yscale("symlog", linthresh=0.1)
+    a1.set_ylim(bottom=-0.05)
     a1.axhline(0, color="grey", lw=0.5)
     a1.legend(fontsize=8)
     for depth, style in ((1, "o-"), (2, "s-")):
@@ -197,13 +206,15 @@ def main():
 
     report = f"""# Neal's limit: wide random networks are Gaussian processes
 
-Prior: relu nets, weights N(0, {W} / fan_in), biases N(0, {B}); `NNGPKernel` is their
-infinite-width covariance. {"Quick run (fewer networks, widths, seeds)." if args.quick else "Full run."}
+Prior: weights N(sigma_w^2 / fan_in), biases N(0, sigma_b^2); `NNGPKernel` is the
+infinite-width covariance of the output. {"Quick run (fewer networks, widths, seeds)." if args.quick else "Full run."}
 
 ![prior draws](prior_draws.png)
 
-Each panel shows independent nets of one width. At width 1 a draw is a single hinge; by width
-100 the draws look like the GP draws on the right.
+Each panel shows independent nets of one width. At width 1 a draw is one erf step or one relu
+hinge; by width 100 the draws look like the GP draws on the right.
+
+The rest uses relu nets with sigma_w^2 = {W}, sigma_b^2 = {B}.
 
 ## What converges, and what does not need to
 
