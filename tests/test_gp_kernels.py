@@ -140,6 +140,17 @@ def test_diag_branch_equals_diagonal_of_full_matrix(activation, cls):
     torch.testing.assert_close(diag, torch.diagonal(full), rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("cls", [NNGPKernel, NTKKernel])
+def test_diag_of_two_different_inputs(cls):
+    """k(x1, x2, diag=True) pairs row i of x1 with row i of x2, each with its own variance."""
+    X1, X2 = _data(n=5, m=5)
+    x1, x2 = torch.from_numpy(X1), torch.from_numpy(X2)
+    for act in ("relu", "tanh"):
+        k = _kernel(cls, 2, act, 1.3, 0.2)
+        full = k(x1, x2).to_dense().detach()
+        torch.testing.assert_close(k(x1, x2, diag=True).detach(), torch.diagonal(full), rtol=1e-9, atol=1e-12)
+
+
 def test_known_values_relu_depth_one():
     """Orthogonal unit inputs, d=2: K0 = diag(1/2); arc-cosine kernel and NTK by hand."""
     x = torch.eye(2, dtype=torch.float64)

@@ -242,28 +242,26 @@ def layer_kernels(x1, x2, depth, activation, weight_variance, bias_variance, dia
     # x1 == x2 (gpytorch's training call): read the variances off the diagonal of the same
     # matrix so that the correlation there is exactly 1; an independently rounded diagonal
     # would put theta at ~1e-8 and move relu's NTK by as much
-    same = not diag and (x1 is x2 or (x1.shape == x2.shape and torch.equal(x1, x2)))
-    if diag:
-        k11 = k22 = k12
-    elif same:
-        k11, k22 = _diagonals(k12)
+    same = x1 is x2 or (x1.shape == x2.shape and torch.equal(x1, x2))
+    wd, bd = (w, b) if diag else (w.squeeze(-1), b.squeeze(-1))
+    if same:
+        k11, k22 = (k12, k12) if diag else _diagonals(k12)
     else:
-        k11 = input_kernel(x1, x1, w.squeeze(-1), b.squeeze(-1), diag=True).unsqueeze(-1)
-        k22 = input_kernel(x2, x2, w.squeeze(-1), b.squeeze(-1), diag=True).unsqueeze(-2)
+        k11 = input_kernel(x1, x1, wd, bd, diag=True)
+        k22 = input_kernel(x2, x2, wd, bd, diag=True)
+        if not diag:
+            k11, k22 = k11.unsqueeze(-1), k22.unsqueeze(-2)
     tangent = k12 if ntk else None
     for _ in range(depth):
         e12, de12 = gaussian_expectations(activation, k11, k22, k12, derivative=ntk)
         if ntk:
             tangent = b + w * e12 + w * de12 * tangent
-        if diag:
-            k12 = k11 = k22 = b + w * e12
-        elif same:
-            k12 = b + w * e12
-            k11, k22 = _diagonals(k12)
+        k12 = b + w * e12
+        if same:
+            k11, k22 = (k12, k12) if diag else _diagonals(k12)
         else:
-            e11, _ = gaussian_expectations(activation, k11, k11, k11)
-            e22, _ = gaussian_expectations(activation, k22, k22, k22)
-            k12, k11, k22 = b + w * e12, b + w * e11, b + w * e22
+            k11 = b + w * gaussian_expectations(activation, k11, k11, k11)[0]
+            k22 = b + w * gaussian_expectations(activation, k22, k22, k22)[0]
     return k12, tangent
 
 
