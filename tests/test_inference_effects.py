@@ -121,3 +121,22 @@ def test_categorical_prediction_rows_sum_to_one():
     assert frame.index.names == ["row", "class"]
     np.testing.assert_allclose(frame["mean"].groupby(level="row").sum(), 1.0, rtol=1e-12)
     np.testing.assert_allclose(frame["mean"].values, est.predict_proba(X.iloc[:4]).ravel())
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "softplus"])
+def test_closed_form_effects_match_autograd(activation):
+    # one hidden layer: closed-form effects and Jacobian == nested autograd, 1e-10
+    from neurostat.inference.effects import average_derivatives
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    y = rng.integers(0, 3, 80)
+    est = NeuralClassifier((4,), activation=activation, solver="lbfgs", max_iter=20,
+                           random_state=0)
+    with pytest.warns(Warning):
+        est.fit(X, y)
+    from neurostat.inference.likelihood import Likelihood
+    lik = Likelihood(est.module_, est.family_, X, est._encode_target(y))
+    f0, D0 = average_derivatives(lik, lik.theta, X)  # closed form
+    f1, D1 = average_derivatives(lik, lik.theta, X, transform=lambda e: e)  # autograd
+    np.testing.assert_allclose(f0, f1, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(D0, D1, rtol=1e-10, atol=1e-12)

@@ -10,6 +10,7 @@ normalized to mean 1, so ``sum_i w_i = n``) the penalized Hessian on that scale 
 import warnings
 
 import numpy as np
+from scipy.linalg import lapack
 
 # relative eigenvalue below which the information matrix is treated as singular
 RCOND = 1e-10
@@ -22,8 +23,10 @@ class InferenceWarning(UserWarning):
 def symmetric_pinv(A, what="Hessian", cause=None):
     """Inverse of a symmetric matrix, or its pseudo-inverse with a warning when it is singular.
 
-    Returns ``(inverse, info)``, ``info`` a dict with the smallest and largest eigenvalue, the
-    condition number and whether the pseudo-inverse was used.
+    The matrix is first scaled to unit diagonal. Returns ``(inverse, info)``, ``info`` a dict
+    with the condition number of the scaled matrix (LAPACK's 1-norm estimate when Cholesky
+    succeeds, else from the eigenvalues, which are then also given), its numerical rank and
+    whether the pseudo-inverse was used.
     """
     A = 0.5 * (A + A.T)
     if A.shape[0] == 0:
@@ -33,7 +36,20 @@ def symmetric_pinv(A, what="Hessian", cause=None):
     # the inputs (the Longley data's X'X has condition 1e19 in raw units, 1e8 scaled)
     diag = np.diag(A).copy()
     d = np.sqrt(np.where(diag > 0, diag, 1.0))
-    evals, evecs = np.linalg.eigh(A / d[:, None] / d[None, :])
+    As = A / d[:, None] / d[None, :]
+    # fast path: Cholesky plus LAPACK's condition estimate (a third of an eigendecomposition's
+    # cost, which matters at thousands of parameters); the eigendecomposition only when the
+    # matrix is not safely positive definite
+    chol, fail = lapack.dpotrf(As, lower=0, clean=1)
+    if fail == 0:
+        rcond, _ = lapack.dpocon(chol, np.abs(As).sum(0).max())
+        if rcond > RCOND:
+            inv, _ = lapack.dpotri(chol, lower=0)
+            inv = np.triu(inv) + np.triu(inv, 1).T
+            info = {"min_eig": np.nan, "max_eig": np.nan, "condition": float(1 / rcond),
+                    "singular": False, "rank": A.shape[0]}
+            return inv / d[:, None] / d[None, :], info
+    evals, evecs = np.linalg.eigh(As)
     top = max(abs(evals[-1]), abs(evals[0]), np.finfo(float).tiny)
     keep = evals > RCOND * top
     singular = not keep.all()

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch.func import jacrev
 
+from .mlp_hessian import mlp_effects
+
 
 def glm_index(lik):
     """For a network without hidden layer: index into theta of each (output, term) coefficient.
@@ -35,8 +37,9 @@ def is_glm(lik):
             and set(lik.names) == {"layers.0.weight", "layers.0.bias"})
 
 
-def _row_blocks(n, p, width):
-    block = max(16, (1 << 22) // max(1, p * width))
+def _row_blocks(n, n_out, width):
+    # jacrev over theta carries one cotangent per output through every hidden activation
+    block = max(64, (1 << 22) // max(1, n_out * width))
     return [slice(s, min(n, s + block)) for s in range(0, n, block)]
 
 
@@ -47,6 +50,7 @@ def average_derivatives(lik, theta, X, transform=None, intercept=True):
     (m, d + intercept) flattened output-major and ``D`` its (m * (d + 1), p) Jacobian. The
     intercept term is ``mean g - sum_j f_j xbar_j``.
     """
+    transform_is_identity = transform is None
     transform = (lambda e: e) if transform is None else transform
     X = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float64)
     n, d = X.shape
@@ -62,7 +66,13 @@ def average_derivatives(lik, theta, X, transform=None, intercept=True):
 
     f = None
     D = None
-    for r in _row_blocks(n, lik.n_params, d):
+    closed = mlp_effects(lik, theta, X) if transform_is_identity else None
+    if closed is not None:
+        f, D = closed
+        f, D = f.reshape(-1) * n, D.reshape(f.numel(), -1) * n
+    width = max([d] + [getattr(m, "out_features", 0) for m in lik.module.modules()])
+    n_out = lik.module.output_layer.out_features * (d + 1)
+    for r in _row_blocks(n, n_out, width) if closed is None else []:
         fb = sums(theta, X[r]).detach()
         Db = jacrev(sums)(theta, X[r]).detach()
         f = fb if f is None else f + fb

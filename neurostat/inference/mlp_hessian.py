@@ -103,3 +103,49 @@ def mlp_jacobian(lik, theta, X):
         G[:, j, w.start + j * m:w.start + (j + 1) * m] = hidden
         G[:, j, b.start + j] = ones
     return G
+
+
+def mlp_effects(lik, theta, X):
+    """Average-derivative effects of a one-hidden-layer MLP and their Jacobian, closed form.
+
+    ``beta_j = sum_h V_jh A_h mean_i s'(z_ih)``, ``mean eta_j = sum_h V_jh mean_i s(z_ih) + c_j``;
+    returns ``(f, D)`` with ``f`` (k, d + 1) = [mean eta_j, beta_j] (before the intercept
+    adjustment) and ``D`` (k, d + 1, p), or None for other modules.
+    """
+    module = lik.module
+    if type(module) is not MLP or module.n_hidden_layers != 1 or lik.fixed:
+        return None
+    sl = lik.slices()
+    params = lik.unflatten(theta)
+    A, a = params["layers.0.weight"].detach(), params["layers.0.bias"].detach()
+    V = params["layers.1.weight"].detach()
+    n, d = X.shape
+    H, k = A.shape[0], V.shape[0]
+    z = X @ A.T + a
+    s0 = ACTIVATIONS[module.activation](z).detach()
+    s1, s2 = _activation_derivatives(module.activation, z)
+    c0, c1, c2 = s0.mean(0), s1.mean(0), s2.mean(0)  # (H,)
+    S1X = s1.T @ X / n  # (H, d): mean_i s'(z_ih) x_im
+    S2X = s2.T @ X / n
+    f = torch.empty(k, d + 1, dtype=torch.float64)
+    f[:, 0] = V @ c0 + params["layers.1.bias"].detach()
+    f[:, 1:] = V @ (A * c1[:, None])
+    D = torch.zeros(k, d + 1, lik.n_params, dtype=torch.float64)
+    wA, wa, wV, wc = (sl[key] for key in ("layers.0.weight", "layers.0.bias",
+                                          "layers.1.weight", "layers.1.bias"))
+    eye = torch.eye(d, dtype=torch.float64)
+    for j in range(k):
+        v = V[j]  # (H,)
+        # mean eta_j
+        D[j, 0, wV.start + j * H:wV.start + (j + 1) * H] = c0
+        D[j, 0, wA] = (v[:, None] * S1X).reshape(-1)
+        D[j, 0, wa] = v * c1
+        D[j, 0, wc.start + j] = 1.0
+        # beta_j[m]: d/dV_jh = A_hm c1_h; d/dA_hm' = V_jh (delta_mm' c1_h + A_hm S2X_hm');
+        # d/da_h = V_jh A_hm c2_h
+        D[j, 1:, wV.start + j * H:wV.start + (j + 1) * H] = (A * c1[:, None]).T
+        dA = v[None, :, None] * (eye[:, None, :] * c1[None, :, None]
+                                 + A.T[:, :, None] * S2X[None, :, :])  # (m, H, m')
+        D[j, 1:, wA] = dA.reshape(d, H * d)
+        D[j, 1:, wa] = (v * c2)[None, :] * A.T
+    return f, D
