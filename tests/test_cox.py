@@ -318,6 +318,27 @@ def test_survival_and_cumulative_hazard_predictions():
     assert np.all(np.diff(S, axis=1) <= 0)
 
 
+def test_survival_function_equals_lifelines():
+    """lifelines' CoxPHFitter (Efron, Breslow baseline): coefficients (rel 1e-4), robust SEs
+    (no tied times, rel 1e-3) and predicted survival (abs 1e-4); lifelines' own Newton stops at
+    about 1e-6."""
+    lifelines = pytest.importorskip("lifelines")
+    X, y = simulate(n=300, p=3, seed=25, ties=False)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    est = linear_cox().fit(frame, y)
+    df = frame.assign(T=y[:, 0], E=y[:, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cph = lifelines.CoxPHFitter().fit(df, "T", "E", robust=True)
+    np.testing.assert_allclose(est.coef_, cph.params_.to_numpy(), rtol=1e-4)
+    np.testing.assert_allclose(est.inference(cov_type="robust").bse,
+                               cph.standard_errors_.to_numpy(), rtol=1e-3)
+    times = np.quantile(y[:, 0], [0.1, 0.5, 0.9])
+    ref = cph.predict_survival_function(frame.iloc[:5], times=times).to_numpy().T
+    np.testing.assert_allclose(est.predict_survival_function(frame.iloc[:5], times), ref,
+                               atol=1e-4)
+
+
 def test_survival_curve_monte_carlo():
     """Exponential PH data with H0(t) = t: the fitted S(t | x) is within 0.03 of
     exp(-t exp(x'beta)) at the quartiles of t (n = 3000, Monte Carlo)."""
