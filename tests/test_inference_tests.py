@@ -72,7 +72,7 @@ def test_lr_chi2_equals_statsmodels_compare_lr_test():
     stat = 2 * (sm_full.llf - sm_restricted.llf)
     df = sm_full.df_model - sm_restricted.df_model
     np.testing.assert_allclose(tuple(lr), (stat, sps.chi2.sf(stat, df), df), rtol=1e-6)
-    with pytest.raises(ValueError, match="restricted"):
+    with pytest.raises(ValueError, match="nested"):
         restricted.compare_lr_test(full)
     with pytest.raises(ValueError, match="method"):
         full.compare_lr_test(restricted, method="wald")

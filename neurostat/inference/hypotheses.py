@@ -138,14 +138,23 @@ def compare_lr_test(full, restricted, method="chi2", *, n_bootstrap=99, n_jobs=N
         raise ValueError("The two models must be fitted to the same observations and response.")
     if lf.family.name != lr_.family.name:
         raise ValueError("The two models must have the same family.")
-    df = full.edf - restricted.edf
-    if df <= 0:
+    if lr_.n_params >= lf.n_params:
         raise ValueError(
-            f"restricted has at least as many (effective) parameters ({restricted.edf:.4g}) as "
-            f"the full model ({full.edf:.4g}); pass the smaller model as restricted."
+            f"restricted has at least as many parameters ({lr_.n_params}) as the full model "
+            f"({lf.n_params}); pass the smaller (nested) model as restricted."
         )
+    # (effective) degrees of freedom: a penalized full model can have fewer than its count
+    df = full.edf - restricted.edf
     stat = 2 * (full.llf - restricted.llf)
     if method == "chi2":
+        if df <= 0:
+            import warnings
+            warnings.warn(
+                f"The models differ by {df:.3g} effective degrees of freedom (penalized full "
+                "model); the chi-square reference does not apply. Use method='bootstrap'.",
+                UserWarning, stacklevel=3,
+            )
+            return LRTestResults(stat, df, np.nan, "chi2")
         return LRTestResults(stat, df, float(sps.chi2.sf(stat, df)), "chi2")
     w = None if lf.w is None else lf.w.numpy()
     seeds = np.random.default_rng(random_state).integers(0, 2**31 - 1, size=n_bootstrap)

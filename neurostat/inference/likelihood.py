@@ -133,8 +133,45 @@ class Likelihood:
         ll = self.family.loglik(eta, y, self.scale)
         return ll.sum() if self.w is None else (self.w[rows] * ll).sum()
 
+    def _closed_form(self, eta, rows):
+        """``(u, W)`` of the built-in families in closed form (canonical links: ``u = y - mu``,
+        ``W = var(mu)``), or None - then autograd differentiates ``loglik``."""
+        if type(self).loglik is not Likelihood.loglik:
+            return None
+        name = getattr(self.family, "name", None)
+        if name not in ("bernoulli", "poisson", "gaussian", "categorical"):
+            return None
+        y = self.y[rows]
+        eta = eta.detach()
+        n, k = eta.shape
+        if name == "categorical":
+            p = self.family.mean(eta)[:, 1:]
+            onehot = torch.nn.functional.one_hot(y.long(), k + 1)[:, 1:].to(eta.dtype)
+            u = onehot - p
+            W = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
+        else:
+            mu = self.family.mean(eta)
+            mu = mu[:, None] if mu.ndim == 1 else mu
+            yy = y[:, None] if y.ndim == 1 else y
+            u = yy - mu
+            if name == "bernoulli":
+                var = mu * (1 - mu)
+            elif name == "poisson":
+                var = mu
+            else:
+                u = u / self.scale
+                var = torch.full_like(mu, 1.0 / self.scale)
+            W = torch.diag_embed(var)
+        if self.w is not None:
+            w = self.w[rows]
+            u, W = u * w[:, None], W * w[:, None, None]
+        return u, W
+
     def score_eta(self, eta, rows=slice(None)):
         """``d loglik / d eta``, shape (n_rows, k)."""
+        closed = self._closed_form(eta, rows) if self.additive else None
+        if closed is not None:
+            return closed[0]
         eta = eta.detach().requires_grad_(True)
         (g,) = torch.autograd.grad(self.loglik(eta, rows), eta)
         return g
@@ -143,6 +180,9 @@ class Likelihood:
         """``-d^2 loglik / d eta^2``: (n, k, k) per-row blocks when ``additive``, else a dense
         (n*k, n*k) matrix (rows major)."""
         n, k = eta.shape
+        closed = self._closed_form(eta, rows) if self.additive else None
+        if closed is not None:
+            return closed[1]
         if not self.additive:
             f = lambda e: -self.loglik(e.view(n, k), rows)  # noqa: E731
             return torch.func.hessian(f)(eta.detach().reshape(-1))
