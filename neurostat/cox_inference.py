@@ -171,14 +171,6 @@ class CoxInferenceResults(InferenceResults):
     def _index(self):
         return pd.Index(term_names(self.model, self.likelihood.X.shape[1])[1:])
 
-    @property
-    def aic(self):
-        return -2 * self.llf + 2 * self.df_model
-
-    @property
-    def bic(self):
-        return -2 * self.llf + np.log(self.nobs) * self.df_model
-
     def hazard_ratios(self, alpha=None):
         """``exp(coef)`` with its confidence interval (DataFrame: "exp(coef)", "lower", "upper").
 
