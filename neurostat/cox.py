@@ -97,15 +97,17 @@ class NeuralCoxRegressor(_BaseNeural):
     >>> import numpy as np
     >>> from neurostat import NeuralCoxRegressor
     >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(300, 2))
+    >>> X = rng.normal(size=(1000, 2))
     >>> t = rng.exponential(np.exp(-(X @ [1.0, -0.5])))
-    >>> c = rng.exponential(2.0, 300)
+    >>> c = rng.exponential(2.0, 1000)
     >>> y = np.column_stack([np.minimum(t, c), t <= c])
     >>> cox = NeuralCoxRegressor(hidden_layer_sizes=(), solver="lbfgs").fit(X, y)
     >>> np.round(cox.coef_, 1).tolist()
     [1.0, -0.5]
     >>> bool(cox.score(X, y) > 0.7)
     True
+    >>> cox.predict_survival_function(X[:2], times=[0.5]).round(2).tolist()
+    [[0.55], [0.41]]
     """
 
     _parameter_constraints = {
