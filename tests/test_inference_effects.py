@@ -2,6 +2,7 @@
 finite differences for nets."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ _spec = importlib.util.spec_from_file_location(
     "make_inference_reference", Path(__file__).parent / "results" / "make_inference_reference.py")
 ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref)
+FROZEN = json.loads((Path(__file__).parent / "results" / "inference_reference.json").read_text())
 
 
 def _glm(name):
@@ -39,6 +41,9 @@ def test_margeff_equals_statsmodels(name):
     np.testing.assert_allclose(got["dy/dx"], expected["dy/dx"], rtol=1e-4)
     np.testing.assert_allclose(got["Std. Err."], expected["Std. Err."], rtol=1e-3)
     np.testing.assert_allclose(got["Pr(>|z|)"], expected["Pr(>|z|)"], rtol=1e-3, atol=1e-12)
+    frozen = FROZEN["margeff"][name]
+    np.testing.assert_allclose(got["dy/dx"], frozen["dy/dx"], rtol=1e-4)
+    np.testing.assert_allclose(got["Std. Err."], frozen["Std. Err."], rtol=1e-3)
     # on the link scale the marginal effects are the coefficients
     link = est.inference().get_margeff(scale="link").summary_frame()
     params = est.inference().params
@@ -57,6 +62,9 @@ def test_prediction_equals_statsmodels_glm(name, family):
     got = est.inference().get_prediction(X.iloc[:25]).summary_frame(alpha=0.1)
     assert list(got.columns) == ["mean", "mean_se", "mean_ci_lower", "mean_ci_upper"]
     np.testing.assert_allclose(got.values, expected[got.columns].values, rtol=1e-4)
+    frozen = FROZEN["prediction"][name]
+    np.testing.assert_allclose(got.values, np.column_stack([frozen[c] for c in got.columns]),
+                               rtol=1e-4)
 
 
 def test_prediction_equals_statsmodels_ols():

@@ -101,10 +101,37 @@ def reference(name, cov_type):
     }
 
 
+MARGEFF_CASES = ("spector_logit", "breast_cancer_logit", "anes96_mnlogit")
+PREDICTION_CASES = ("spector_logit", "randhie_poisson", "diabetes_poisson", "stackloss_ols")
+
+
+def margeff_reference(name):
+    """Average marginal effects, statsmodels' ``get_margeff(at="overall").summary_frame()``."""
+    res = statsmodels_fit(name)
+    frame = res.get_margeff(at="overall").summary_frame()
+    return {col: frame[col].tolist() for col in frame.columns}
+
+
+def prediction_reference(name, rows=25, alpha=0.1):
+    """``get_prediction(first rows).summary_frame(alpha)``: GLM for logit/poisson, OLS."""
+    X, y, kind = load_case(name)
+    Xc = sm.add_constant(X, has_constant="add")
+    if kind == "ols":
+        res = sm.OLS(y, Xc).fit()
+    else:
+        family = sm.families.Binomial() if kind == "logit" else sm.families.Poisson()
+        res = sm.GLM(y, Xc, family=family).fit(tol=1e-12)
+    frame = res.get_prediction(Xc.iloc[:rows]).summary_frame(alpha=alpha)
+    cols = ["mean", "mean_se", "mean_ci_lower", "mean_ci_upper"]
+    return {col: frame[col].tolist() for col in cols}
+
+
 def main(path=Path(__file__).with_name("inference_reference.json")):
     import statsmodels
     out = {"statsmodels": statsmodels.__version__,
-           "cases": {n: {c: reference(n, c) for c in COV_TYPES} for n in CASES}}
+           "cases": {n: {c: reference(n, c) for c in COV_TYPES} for n in CASES},
+           "margeff": {n: margeff_reference(n) for n in MARGEFF_CASES},
+           "prediction": {n: prediction_reference(n) for n in PREDICTION_CASES}}
     Path(path).write_text(json.dumps(out, indent=1))
     print(f"wrote {path}")
 
