@@ -6,6 +6,17 @@ Two paths share this module:
   live on the device already; each epoch draws one permutation, gathers X and y once, and the
   minibatches are views (slices) of the gathered tensors. The epoch loss is accumulated on the
   device and read once per epoch, so there is one host synchronisation per epoch, not per step.
+  With dropout (any rate > 0) the objective is an expectation over the masks: the epoch loss
+  is noisy and constant-step iterates hover around the minimizer instead of converging to it.
+  A full fit (not ``partial_fit``, not ``early_stopping``) then keeps the polynomial-decay
+  average of its per-epoch iterates (Shamir & Zhang 2013, eta = 3: epoch t gets weight
+  ``(eta + 1) / (t + eta)``, which forgets the transient and averages roughly the last
+  quarter of the epochs), stops when that average moves by less than ``tol`` (largest
+  absolute change of a parameter, in the solver's coordinates) over ``n_iter_no_change``
+  epochs rather than on the noisy loss, and returns the averaged parameters (weights that the
+  L1 prox left at exactly zero stay zero). Without dropout nothing changes. This makes a
+  linear model with input dropout converge to the adaptive-ridge solution of Wager, Wang &
+  Liang (2013) with the default Adam settings (``tests/test_dropout.py``).
 * :func:`train_lbfgs` - full-batch L-BFGS-B (scipy) on float64, with the inputs standardized
   inside the solver (a reparametrization that leaves the penalized objective unchanged and makes
   the problem well conditioned) and, when ``l1_ratio > 0``, the weights split into positive and
@@ -43,6 +54,8 @@ class History:
     n_iter: int = 0
     t: int = 0  # samples seen, for the invscaling schedule
     converged: bool = False
+    averaging: bool = False  # iterates are averaged (dropout); see train_minibatch
+    averaged_change: float = None  # change of the average over the last block of epochs
 
 
 @contextlib.contextmanager
@@ -128,6 +141,15 @@ def train_minibatch(est, module, family, penalty, data, optimizer, history, n_ep
     if est.verbose:
         from tqdm.auto import tqdm
         progress = tqdm(total=n_epochs, desc=type(est).__name__, leave=False)
+    # dropout: average the iterates of a whole fit (not of partial_fit's single epochs, not
+    # with early stopping, which restores its own best state); see the module docstring
+    averaged = None
+    if _has_dropout(module) and check_stop and validation is None:
+        averaged = [p.detach().clone() for p in module.parameters()]
+        snapshot = [a.clone() for a in averaged]
+    history.averaged_change = None
+    history.averaging = averaged is not None
+    epoch = 0
     try:
         for _ in range(n_epochs):
             module.train()
@@ -158,6 +180,18 @@ def train_minibatch(est, module, family, penalty, data, optimizer, history, n_ep
                 raise _diverged(history.n_iter, est.solver, optimizer.param_groups[0]["lr"])
             epoch_loss = (epoch_loss + float(penalty.value(weights))) * loss_scale
             history.loss_curve.append(epoch_loss)
+            if averaged is not None:
+                epoch += 1
+                rate = (_AVERAGING_ETA + 1) / (epoch + _AVERAGING_ETA)
+                with torch.no_grad():
+                    for a, p in zip(averaged, module.parameters(), strict=True):
+                        a.lerp_(p, rate)
+                if epoch % est.n_iter_no_change == 0:
+                    # parameters, not the noisy loss, tell when the average has settled
+                    history.averaged_change = max(
+                        float((a - s).abs().max()) for a, s in zip(averaged, snapshot,
+                                                                     strict=True))
+                    snapshot = [a.clone() for a in averaged]
             if validation is not None:
                 module.eval()
                 with torch.no_grad():
@@ -178,11 +212,31 @@ def train_minibatch(est, module, family, penalty, data, optimizer, history, n_ep
         if progress is not None:
             progress.close()
         module.eval()
+    if averaged is not None:
+        pen = {id(w) for w in weights}
+        with torch.no_grad():
+            for a, p in zip(averaged, module.parameters(), strict=True):
+                if penalty.l1 > 0 and id(p) in pen:
+                    a = torch.where(p == 0, torch.zeros_like(a), a)  # keep the L1 zeros exact
+                p.copy_(a)
     return history
 
 
+#: polynomial-decay averaging (Shamir & Zhang 2013): weight (eta + 1) / (t + eta) on epoch t
+_AVERAGING_ETA = 3
+
+
+def _has_dropout(module):
+    return any(float(getattr(module, name, 0.0) or 0.0) > 0
+               for name in ("dropout", "input_dropout"))
+
+
 def _should_stop(est, module, optimizer, history, validation):
-    """scikit-learn's rule: ``n_iter_no_change`` epochs without an improvement of ``tol``."""
+    """scikit-learn's rule: ``n_iter_no_change`` epochs without an improvement of ``tol``.
+
+    The loss, or the validation score with early stopping; for iterate-averaged fits (dropout)
+    a change of the averaged parameters below ``tol`` over that many epochs.
+    """
     if validation is not None:
         score = history.validation_scores[-1]
         if score < history.best_validation_score + est.tol:
@@ -192,6 +246,11 @@ def _should_stop(est, module, optimizer, history, validation):
         if score > history.best_validation_score:
             history.best_validation_score = score
             history.best_state = copy.deepcopy(module.state_dict())
+    elif history.averaging:
+        change, history.averaged_change = history.averaged_change, None
+        if change is None or change >= est.tol:
+            return False
+        history.no_improvement = est.n_iter_no_change + 1  # "adaptive" reads it below
     else:
         loss = history.loss_curve[-1]
         if loss > history.best_loss - est.tol:
