@@ -6,6 +6,7 @@ n=500,000 for neurostat and scikit-learn. The machine's float32 matmul peak is m
 same run so the fraction of peak can be quoted. Results: benchmarks/results/bench_fit.json.
 
     python benchmarks/bench_fit.py [--repeats 3] [--n 50000] [--large 500000] [--device cpu]
+                                   [--threads 1]
 """
 
 import argparse
@@ -147,13 +148,21 @@ def main():
     ap.add_argument("--n", type=int, default=50_000)
     ap.add_argument("--large", type=int, default=500_000)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="limit torch and BLAS threads of every peer (default: their own)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_fit.json"))
     args = ap.parse_args()
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     torch.manual_seed(0)
     peak = matmul_peak(args.device)
     result = {
         "machine": {"platform": platform.platform(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "device": args.device,
+                    "neurostat_threads": "1 intra-op thread for networks this small (its policy)",
                     "matmul_peak_gflops": peak / 1e9},
         "setting": {"hidden": HIDDEN, "epochs": EPOCHS, "batch_size": BATCH, "lr": LR},
     }
