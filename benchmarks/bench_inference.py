@@ -53,7 +53,7 @@ def run_neurostat_parts(X, y):
     t0 = time.perf_counter()
     est = NeuralClassifier((), solver="lbfgs").fit(X, y)
     t1 = time.perf_counter()
-    est.inference().bse
+    _ = est.inference().bse
     t2 = time.perf_counter()
     return t1 - t0, t2 - t1
 
@@ -133,8 +133,8 @@ def bench_net(repeats, n=10_000, p=20, hidden=100):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        est = NeuralClassifier((hidden,), activation="tanh", solver="lbfgs", alpha=1e-3,
-                               max_iter=300, random_state=0).fit(X, y)
+        est = NeuralClassifier((hidden,), activation="tanh", solver="lbfgs", alpha=1e-2,
+                               max_iter=1000, random_state=0).fit(X, y)
         fit_s = time.perf_counter() - t0
         wall, cpu = [], []
         for _ in range(repeats):
@@ -142,6 +142,8 @@ def bench_net(repeats, n=10_000, p=20, hidden=100):
             wall.append(w)
             cpu.append(c)
     return {"n": n, "p": p, "hidden": hidden, "n_params": int(res.theta.size),
+            "fit_converged": bool(est.converged_), "fit_n_iter": int(est.n_iter_),
+            "hessian_singular": bool(res._stats["hess_info"]["singular"]),
             "fit_lbfgs_s": fit_s, "inference_wall_median_s": float(np.median(wall)),
             "inference_cpu_median_s": float(np.median(cpu)), "wall_s": wall, "cpu_s": cpu,
             "target_s": 10.0}
@@ -149,7 +151,7 @@ def bench_net(repeats, n=10_000, p=20, hidden=100):
 
 def _full_inference(est):
     res = est.inference()
-    res.bse  # effects and their delta-method covariance
+    _ = res.bse  # effects and their delta-method covariance
     return res
 
 
@@ -180,6 +182,7 @@ def main(argv=None):
               f"{r['torch_lbfgs']['wall_median_s']:.3f}s", flush=True)
     result["net"] = bench_net(args.repeats)
     net = result["net"]
+    result["load_average"] = __import__("os").getloadavg()
     print(f"net (100 hidden, n=10,000, {net['n_params']} params): inference "
           f"{net['inference_wall_median_s']:.2f}s wall, {net['inference_cpu_median_s']:.2f}s cpu "
           f"(fit {net['fit_lbfgs_s']:.1f}s)")

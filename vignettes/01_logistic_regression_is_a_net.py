@@ -114,7 +114,7 @@ def lr_tests(nets, quick):
     """Does the hidden layer help? chi-square (invalid: Davies' problem) vs parametric bootstrap."""
     B = 19 if quick else 99
     rows = []
-    for (name, h), (est, res, glm) in nets.items():
+    for (name, h), (_est, res, glm) in nets.items():
         if quick and (name != "spector" or h != (2,)):
             continue
         with warnings.catch_warnings():

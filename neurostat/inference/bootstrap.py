@@ -39,7 +39,6 @@ def refit(est, X, y, w):
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
-
     from threadpoolctl import threadpool_limits
 
     b = warm_copy(est)

@@ -54,7 +54,8 @@ def demo_summary():
         table.round(4).to_string(),
         f"largest relative difference to statsmodels Logit: coef {dp:.1e}, std err {ds:.1e}; "
         f"llf {res.llf:.4f} vs {sm_res.llf:.4f}",
-        f"with 2 tanh hidden units (standardized inputs, ridge alpha=0.01): effective df {net.edf:.2f}, AIC "
+        "with 2 tanh hidden units (standardized inputs, ridge alpha=0.01): effective df "
+        f"{net.edf:.2f}, AIC "
         f"{net.aic:.2f} vs {res.aic:.2f}, BIC {net.bic:.2f} vs {res.bic:.2f}; LR {lr.statistic:.2f}"
         f" (chi-square p={lr.pvalue:.3f}, not valid here: use method='bootstrap')",
     ]

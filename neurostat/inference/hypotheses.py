@@ -19,7 +19,7 @@ def _input_weight_index(res):
             "(module.layers[0]); this network's first layer is frozen or of another kind."
         )
     start = sl[name].start
-    n_out, d = dict(zip(lik.names, lik.shapes))[name]
+    n_out, d = dict(zip(lik.names, lik.shapes, strict=True))[name]
     return [start + np.arange(n_out) * d + m for m in range(d)]
 
 

@@ -77,7 +77,7 @@ class Likelihood:
 
     def unflatten(self, theta):
         out, i = dict(self.fixed), 0
-        for k, s in zip(self.names, self.shapes):
+        for k, s in zip(self.names, self.shapes, strict=True):
             m = int(np.prod(s)) if len(s) else 1
             out[k] = theta[i:i + m].view(s)
             i += m
@@ -86,7 +86,7 @@ class Likelihood:
     def slices(self):
         """``{name: slice}`` of each parameter block in ``theta``."""
         out, i = {}, 0
-        for k, s in zip(self.names, self.shapes):
+        for k, s in zip(self.names, self.shapes, strict=True):
             m = int(np.prod(s)) if len(s) else 1
             out[k] = slice(i, i + m)
             i += m

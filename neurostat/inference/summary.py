@@ -28,7 +28,8 @@ def header_items(res):
         ("Hidden layers:", str(hidden) if hidden else "none (GLM)"),
         ("Activation:", getattr(est, "activation", "") if hidden else "-"),
         ("Penalty:", _penalty_text(est)),
-        ("Dropout:", f"{getattr(est, 'dropout', 0):g} / input {getattr(est, 'input_dropout', 0):g}"),
+        ("Dropout:", f"{getattr(est, 'dropout', 0):g} / input "
+                     f"{getattr(est, 'input_dropout', 0):g}"),
         ("Solver:", str(getattr(est, "solver", ""))),
         ("Converged:", str(res.converged)),
     ]
@@ -111,18 +112,19 @@ class Summary:
         cells = [[fmt(v) for v in row] for row in df.itertuples(index=False)]
         w0 = max([len(s) for s in idx] + [1])
         ws = [max([len(str(c))] + [len(r[j]) for r in cells]) for j, c in enumerate(cols)]
-        lines = [" " * w0 + "".join(f"  {str(c):>{w}}" for c, w in zip(cols, ws))]
+        lines = [" " * w0 + "".join(f"  {str(c):>{w}}" for c, w in zip(cols, ws, strict=True))]
         lines.append("-" * len(lines[0]))
-        for name, row in zip(idx, cells):
-            lines.append(f"{name:<{w0}}" + "".join(f"  {v:>{w}}" for v, w in zip(row, ws)))
+        for name, row in zip(idx, cells, strict=True):
+            lines.append(f"{name:<{w0}}" + "".join(f"  {v:>{w}}"
+                                                   for v, w in zip(row, ws, strict=True)))
         return lines
 
     def as_text(self):
         title = f"{type(self.res.model).__name__} Results".center(_WIDTH)
         lines = [title, "=" * _WIDTH]
         half = _WIDTH // 2 - 1
-        for (a, b), (c, d) in zip(self._left, self._right + [("", "")] *
-                                  max(0, len(self._left) - len(self._right))):
+        pad = [("", "")] * max(0, len(self._left) - len(self._right))
+        for (a, b), (c, d) in zip(self._left, self._right + pad, strict=False):
             lines.append(f"{a:<16}{b:>{half - 16}}  {c:<18}{d:>{half - 18}}")
         for c, d in self._right[len(self._left):]:
             lines.append(" " * (half + 2) + f"{c:<18}{d:>{half - 18}}")

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import statsmodels.api as sm
 from sklearn import datasets as skd
 
@@ -126,8 +125,9 @@ def prediction_reference(name, rows=25, alpha=0.1):
     return {col: frame[col].tolist() for col in cols}
 
 
-def main(path=Path(__file__).with_name("inference_reference.json")):
+def main(path=None):
     import statsmodels
+    path = Path(__file__).with_name("inference_reference.json") if path is None else path
     out = {"statsmodels": statsmodels.__version__,
            "cases": {n: {c: reference(n, c) for c in COV_TYPES} for n in CASES},
            "margeff": {n: margeff_reference(n) for n in MARGEFF_CASES},
