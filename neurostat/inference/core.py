@@ -157,7 +157,57 @@ def check_separation(est, lik):
 
 def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_weight=None,
               n_bootstrap=200, n_jobs=None, random_state=None):
-    """Statistical results for a fitted neurostat estimator (see the package docstring)."""
+    """Statistical results for a fitted neurostat estimator, in statsmodels' vocabulary.
+
+    Parameters
+    ----------
+    est : fitted NeuralClassifier or NeuralRegressor (or an estimator providing
+        ``_inference_likelihood``)
+    X : array-like of shape (n_samples, n_features), default=None
+        Data to condition on; with ``y=None`` too, the training data (kept by reference by
+        ``fit``, not pickled). Columns must match those seen at fit.
+    y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+    cov_type : {"nonrobust", "HC0", "HC1", "bootstrap"}, default="nonrobust"
+        See :mod:`neurostat.inference`.
+    alpha : float, default=0.05
+        Default level of the summary's confidence intervals.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Normalized to mean 1; the log-likelihood is ``sum_i w_i l_i`` (frequency weights,
+        statsmodels' ``GLM(freq_weights=...)``). Default: the weights used at fit.
+    n_bootstrap : int, default=200
+        Case resamples for ``cov_type="bootstrap"``.
+    n_jobs : int, default=None
+        joblib's ``n_jobs`` for the bootstrap.
+    random_state : int, RandomState or None
+        Seeds the bootstrap resamples.
+
+    Returns
+    -------
+    InferenceResults
+
+    Raises
+    ------
+    NotFittedError
+        Before fit.
+    ValueError
+        Unknown ``cov_type``; X with other columns than at fit; a network of more than
+        ``MAX_HESSIAN_PARAMS`` parameters with an analytic ``cov_type`` (use "bootstrap").
+
+    Notes
+    -----
+    Warnings (:class:`InferenceWarning`) flag perfect separation, a singular or ill-conditioned
+    Hessian (pseudo-inverse used) and a fit that did not converge.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from neurostat import NeuralClassifier
+    >>> data = sm.datasets.spector.load_pandas()
+    >>> est = NeuralClassifier((), solver="lbfgs").fit(data.exog, data.endog)
+    >>> res = est.inference()
+    >>> round(float(res.params["GPA"]), 3), round(float(res.bse["GPA"]), 3)
+    (2.826, 1.263)
+    """
     from .results import InferenceResults
 
     if cov_type not in COV_TYPES:
