@@ -220,6 +220,31 @@ class NeuralCoxRegressor(_BaseNeural):
         with torch.no_grad():
             w = self.module_.output_layer.weight
             w.copy_(theta.view_as(w).to(dtype=w.dtype, device=w.device))
+        if ridge == 0:
+            self._check_infinite(lik, theta, grad)
+
+    def _check_infinite(self, lik, theta, grad):
+        """R's coxph check: a Newton step that stays large relative to its coefficient after
+        convergence means the partial likelihood keeps increasing (monotone likelihood)."""
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        try:
+            step = torch.linalg.solve(lik.curvatures(theta)[0], grad).abs()
+        except RuntimeError:
+            return
+        bad = (step > 1e-9) & (step > 1e-9**0.5 * theta.abs())
+        if bool(bad.any()):
+            names = getattr(self, "feature_names_in_", None)
+            names = [f"x{i}" for i in range(theta.numel())] if names is None else list(names)
+            which = [str(names[j]) for j in torch.nonzero(bad)[:, 0].tolist()]
+            warnings.warn(
+                f"The partial likelihood still increases along {which}: the coefficient(s) may "
+                "be infinite (monotone likelihood: a covariate orders every risk set, e.g. a "
+                "group with no events). Their standard errors are meaningless; drop the "
+                "covariate or use alpha > 0.", ConvergenceWarning, stacklevel=4,
+            )
 
     def _fit(self, X, y, sample_weight, incremental):
         super()._fit(X, y, sample_weight, incremental)

@@ -15,6 +15,7 @@ import pytest
 import statsmodels.api as sm
 import torch
 from scipy import stats as sps
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -159,6 +160,20 @@ def test_frozen_statsmodels_reference():
         assert rel(res.params, ref["coef"]) < 1e-6
         assert rel(res.bse, ref["se"]) < 1e-6
         assert res.llf == pytest.approx(ref["llf"], rel=1e-10)
+
+
+def test_monotone_likelihood_warns():
+    """A group without events: its coefficient diverges (PHReg does not converge); neurostat
+    warns as R's coxph does, naming the covariate, and not for an ordinary fit."""
+    X, y = simulate(n=100, p=2, seed=27, ties=False)
+    group = (np.arange(100) % 2).astype(float)
+    y[group == 0, 1] = 0.0
+    Xg = pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "group": group})
+    with pytest.warns(ConvergenceWarning, match=r"\['group'\].*may be infinite"):
+        linear_cox().fit(Xg, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        linear_cox().fit(Xg[["a", "b"]], y)
 
 
 def test_weights_are_normalized_to_mean_one():
