@@ -51,7 +51,10 @@ class Likelihood:
     def __init__(self, module, family, X, y, sample_weight=None):
         self.module = copy.deepcopy(module).cpu().double().eval()
         self.family = family
-        self.X = torch.as_tensor(np.array(X, dtype=np.float64, order="C", copy=True))
+        X = np.asarray(X, dtype=np.float64)
+        if not (X.flags.c_contiguous and X.flags.writeable):
+            X = np.array(X, order="C")  # torch needs a writeable buffer; never written to
+        self.X = torch.from_numpy(X)
         yt = torch.as_tensor(np.asarray(y))
         self.y = yt if not yt.is_floating_point() else yt.to(torch.float64)
         self.w = None if sample_weight is None else torch.as_tensor(
@@ -264,14 +267,18 @@ class Likelihood:
                     F += g.T @ (W[:, 0, 0, None] * g)
                 else:
                     F += torch.einsum("nkp,nkl,nlq->pq", G, W, G)
-                R += self.curvature(theta, self.score_eta(e, r), r)
+                if not self._linear_in_theta():
+                    R += self.curvature(theta, self.score_eta(e, r), r)
         F = 0.5 * (F + F.T)
         H = F - 0.5 * (R + R.T)
         return H, F
 
+    def _linear_in_theta(self):
+        return getattr(self.module, "n_hidden_layers", None) == 0
+
     def curvature(self, theta, u, rows):
         """``R = sum_i u_i' d^2 eta_i / d theta^2`` for ``rows`` (the network's own curvature)."""
-        if getattr(self.module, "n_hidden_layers", None) == 0:
+        if self._linear_in_theta():
             return torch.zeros(self.n_params, self.n_params, dtype=torch.float64)
         R = mlp_curvature(self, theta, u, rows)
         if R is not None:
