@@ -28,7 +28,8 @@ class _CholeskyNLL(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         L, alpha = ctx.saved_tensors
-        grad_K = 0.5 * grad_output * (torch.cholesky_inverse(L) - alpha @ alpha.transpose(-1, -2))
+        grad_K = torch.cholesky_inverse(L)
+        grad_K.sub_(alpha @ alpha.transpose(-1, -2)).mul_(0.5 * grad_output)  # in place: n^2 memory
         return grad_K, None
 
 

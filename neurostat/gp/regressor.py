@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._compat import Interval, StrOptions, _fit_context
-from ._mll import cholesky_nll
+from ._mll import _cholesky, cholesky_nll
 from ._recursions import ACTIVATIONS
 from .nngp_kernel import NNGPKernel
 from .ntk_kernel import NTKKernel
@@ -87,6 +87,10 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
         The fitted gpytorch kernel.
     model_ : gpytorch.models.ExactGP
         The fitted exact GP (its likelihood is ``model_.likelihood``).
+    L_ : torch.Tensor of shape (n_samples, n_samples) or None
+        Lower Cholesky factor of ``K + noise_ I`` (exact solver; ``None`` for the iterative one).
+    alpha_ : torch.Tensor of shape (n_samples,) or None
+        :math:`(K + \sigma^2 I)^{-1} \tilde y`.
     solver_ : {"cholesky", "iterative"}
     n_iter_ : int
         Optimizer iterations run.
@@ -241,7 +245,16 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
             self.n_iter_ = self._optimize(model, mll, train_x, train_y) if self.optimize else 0
             model.train()
             with torch.no_grad():
-                value = mll(model(train_x), train_y).item() * n
+                if self.solver_ == "cholesky":
+                    # one factorization serves the likelihood and every later prediction
+                    K = kernel(train_x).to_dense()
+                    K.diagonal(dim1=-2, dim2=-1).add_(likelihood.noise)
+                    self.L_ = _cholesky(K)
+                    self.alpha_ = torch.cholesky_solve(train_y.unsqueeze(-1), self.L_).squeeze(-1)
+                    value = -cholesky_nll(K, train_y).item()
+                else:
+                    self.L_ = self.alpha_ = None
+                    value = mll(model(train_x), train_y).item() * n
         model.eval()
         self.model_, self.kernel_ = model, kernel
         self.weight_variance_ = kernel.weight_variance.item()
@@ -263,13 +276,13 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
             return self.max_iter
         opt = torch.optim.LBFGS(params, lr=1.0, max_iter=self.max_iter, line_search_fn="strong_wolfe")
         n = train_y.shape[0]
-        eye = torch.eye(n, dtype=train_x.dtype, device=train_x.device)
 
         def closure():
             # the same value as -mll(model(train_x), train_y) (tests/test_gp_regressor.py), with
             # half the cost of linear_operator's backward at large n
             opt.zero_grad()
-            K = model.covar_module(train_x).to_dense() + model.likelihood.noise * eye
+            K = model.covar_module(train_x).to_dense()
+            K.diagonal(dim1=-2, dim2=-1).add_(model.likelihood.noise)  # in place: no n x n identity
             loss = cholesky_nll(K, train_y) / n
             loss.backward()
             return loss
@@ -311,6 +324,8 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
         model = self.model_
         dtype = model.train_inputs[0].dtype
         x = torch.as_tensor(X, dtype=dtype, device=self.device_)
+        if self.solver_ == "cholesky":
+            return self._predict_cholesky(x, return_std, return_cov)
         model.eval()
         with self._settings(), torch.no_grad(), warnings.catch_warnings(), \
                 gpytorch.settings.skip_posterior_variances(not (return_std or return_cov)):
@@ -325,6 +340,23 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
                 var = post.variance.double().clamp_min(0).cpu().numpy()
                 return mean, np.sqrt(var) * self.y_std_
         return mean
+
+    def _predict_cholesky(self, x, return_std, return_cov):
+        """Exact float64 posterior from the Cholesky factor ``L_`` and ``alpha_`` kept by ``fit``
+        (gpytorch's prediction strategy would factorize the training covariance again)."""
+        kernel, train_x = self.kernel_, self.model_.train_inputs[0]
+        s, m = self.y_std_, self.y_mean_
+        with torch.no_grad():
+            k_star = kernel(x, train_x).to_dense()
+            mean = (k_star @ self.alpha_).cpu().numpy() * s + m
+            if not (return_std or return_cov):
+                return mean
+            v = torch.linalg.solve_triangular(self.L_, k_star.transpose(-1, -2), upper=False)
+            if return_cov:
+                cov = kernel(x).to_dense() - v.transpose(-1, -2) @ v
+                return mean, cov.cpu().numpy() * s**2
+            var = (kernel(x, diag=True) - (v * v).sum(0)).clamp_min(0)
+            return mean, np.sqrt(var.cpu().numpy()) * s
 
 
 def _resolve_device(device):
