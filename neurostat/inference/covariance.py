@@ -10,6 +10,7 @@ normalized to mean 1, so ``sum_i w_i = n``) the penalized Hessian on that scale 
 import warnings
 
 import numpy as np
+from scipy.linalg import eigh as scipy_eigh
 from scipy.linalg import lapack
 
 # relative eigenvalue below which the information matrix is treated as singular
@@ -49,7 +50,7 @@ def symmetric_pinv(A, what="Hessian", cause=None):
             info = {"min_eig": np.nan, "max_eig": np.nan, "condition": float(1 / rcond),
                     "singular": False, "rank": A.shape[0]}
             return inv / d[:, None] / d[None, :], info
-    evals, evecs = np.linalg.eigh(As)
+    evals, evecs = scipy_eigh(As, driver="evd")  # divide and conquer: fastest here
     top = max(abs(evals[-1]), abs(evals[0]), np.finfo(float).tiny)
     keep = evals > RCOND * top
     singular = not keep.all()
