@@ -44,11 +44,17 @@ returning a subclass that overrides what differs:
   additive, else (n*k, n*k); the default uses autograd on ``loglik``;
 * ``null_loglik(self) -> float``: the log-likelihood of the null model (for Cox: all eta = 0);
 * ``nobs`` (property) and ``mean(self, eta)`` (the response-scale prediction, used by
-  ``get_prediction``).
+  ``get_prediction``);
+* ``curvatures(self, theta=None) -> (H, F)`` (optional, for speed): the observed information
+  ``H`` and the Fisher / Gauss-Newton information ``F``, both (p, p) on the sum scale. The
+  default is ``F = G' W G`` and ``H = F - R`` (``G`` the Jacobian of eta from
+  ``self.jacobian``, ``W`` from ``hessian_eta``, ``R`` the network's curvature weighted by
+  ``d loglik / d eta``), summed in row blocks when ``additive``.
 
-``Likelihood.hessian(theta)`` then gives ``G' W G - R`` (``G`` the Jacobian of eta, ``W`` from
-``hessian_eta``, ``R`` the network's curvature weighted by ``d loglik / d eta``), and every
-covariance, effect, test and summary follows unchanged.
+``H`` gives the nonrobust covariance, ``F`` the "meat" of penalized sandwiches and the effective
+df, ``score_obs`` the robust sandwich; every effect, test and summary follows unchanged. The
+parametric-bootstrap LR test also needs ``family.simulate(mu, scale, rng)`` for families other
+than the four built in.
 """
 
 from .core import COV_TYPES, MAX_HESSIAN_PARAMS, inference
