@@ -219,7 +219,7 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
         if not self.y_std_ > 0:
             self.y_std_ = 1.0
         like = dict(dtype=dtype, device=self.device_)
-        train_x = torch.as_tensor(X, **like)
+        train_x = torch.tensor(X, **like)  # a copy: X may be a read-only memmap
         train_y = torch.as_tensor((y - self.y_mean_) / self.y_std_, **like)
 
         kernel_cls = NTKKernel if self.kernel == "ntk" else NNGPKernel
@@ -323,7 +323,7 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         model = self.model_
         dtype = model.train_inputs[0].dtype
-        x = torch.as_tensor(X, dtype=dtype, device=self.device_)
+        x = torch.tensor(X, dtype=dtype, device=self.device_)
         if self.solver_ == "cholesky":
             return self._predict_cholesky(x, return_std, return_cov)
         model.eval()
