@@ -41,7 +41,7 @@ Z95 = 1.959963984540054
 def md_table(df, floatfmt="{:.4g}"):
     cols = list(df.columns)
     lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    for _, row in df.iterrows():
+    for _, row in df.astype(object).iterrows():  # keeps integer columns integer
         cells = [floatfmt.format(v) if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -214,7 +214,7 @@ def main():
 
     report = f"""# Neal's limit: wide random networks are Gaussian processes
 
-Prior: weights N(sigma_w^2 / fan_in), biases N(0, sigma_b^2); `NNGPKernel` is the
+Prior: weights N(0, sigma_w^2 / fan_in), biases N(0, sigma_b^2); `NNGPKernel` is the
 infinite-width covariance of the output. {"Quick run (fewer networks, widths, seeds)." if args.quick else "Full run."}
 
 ![prior draws](prior_draws.png)
