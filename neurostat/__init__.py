@@ -20,7 +20,7 @@ _EXPORTS = {
     "EffectDisplay": "neurostat.plotting",
     "PathDisplay": "neurostat.paths",
     "ConvNetClassifier": "neurostat.convnet",
-    "leekasso": "neurostat.leekasso",
+    "leekasso": "neurostat.selection",
     "NeuralCoxRegressor": "neurostat.cox",
     "regularization_path": "neurostat.paths",
 }

@@ -87,6 +87,8 @@ class ElasticNetPenalty:
         if self.l1 == 0:
             return
         for w, c in zip(weights, self._mults("l1", len(weights))):
+            if not w.requires_grad:  # frozen by ``freeze``: kept exactly as copied
+                continue
             thresh = step * self.l1 * c / _diagonal_metric(optimizer, w)
             w.copy_(torch.sign(w) * torch.clamp(w.abs() - thresh, min=0.0))
 

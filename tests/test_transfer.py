@@ -90,10 +90,6 @@ def test_freeze_with_lbfgs_keeps_the_layer_bitwise():
     assert torch.equal(first_t.bias.float(), first_s.bias)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: training.train_minibatch applies the L1 proximal step (penalties.prox_) to every "
-    "penalized weight, frozen ones included, so l1_ratio > 0 shrinks frozen layers; fix: skip "
-    "weights with requires_grad=False in ElasticNetPenalty.prox_ (diff in the issue-7 note)"))
 def test_frozen_layers_do_not_move_under_l1(setup):
     make, X, y, source = setup
     target = make(init=source, freeze=1, alpha=1e-3, l1_ratio=1.0, max_iter=5).fit(X, y)
