@@ -289,7 +289,12 @@ class _BaseNeural(BaseEstimator):
         dtype = torch.float64 if self.solver == "lbfgs" else torch.float32
         penalty = ElasticNetPenalty(self.alpha, self.l1_ratio)
 
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        # One numpy RandomState per fit sequence: a fresh fit restarts it from random_state (same
+        # seed, same model); partial_fit and warm starts draw the next seed from it, so epochs
+        # get new shuffles and dropout masks instead of replaying the first call's.
+        if first or not hasattr(self, "_seed_sequence"):
+            self._seed_sequence = check_random_state(self.random_state)
+        seed = self._seed_sequence.randint(np.iinfo(np.int32).max)
         devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)

@@ -344,6 +344,23 @@ def test_partial_fit_incremental(cancer):
         est.partial_fit(X[i % 5::5], y[i % 5::5], classes=[0, 1])
     assert est.n_iter_ == 15 and len(est.loss_curve_) == 15
     assert est.score(X, y) > 0.93  # three passes; a logistic regression reaches 0.98
+
+
+def test_partial_fit_calls_draw_new_seeds(cancer, monkeypatch):
+    # each call must get new shuffles and dropout masks, not replay the first call's; a fresh
+    # estimator with the same random_state replays the same sequence
+    X, y = cancer
+    seeds = []
+    real = torch.manual_seed
+    monkeypatch.setattr(torch, "manual_seed", lambda s: (seeds.append(s), real(s))[1])
+    a = NeuralClassifier((4,), random_state=0)
+    a.partial_fit(X, y, classes=[0, 1]).partial_fit(X, y).partial_fit(X, y)
+    NeuralClassifier((4,), random_state=0).partial_fit(X, y, classes=[0, 1])
+    assert len(set(seeds[:3])) == 3 and seeds[3] == seeds[0]
+
+
+def test_partial_fit_needs_a_stochastic_solver(cancer):
+    X, y = cancer
     with pytest.raises(AttributeError, match="partial_fit"):
         NeuralClassifier(solver="lbfgs").partial_fit(X, y, classes=[0, 1])
 
