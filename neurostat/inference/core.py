@@ -109,7 +109,8 @@ def fit_statistics(est, lik):
     # the information I of the sandwich A^-1 I A^-1: Fisher's (positive semi-definite; equal to
     # the observed one for a GLM with canonical link) - the observed information of a penalized
     # net need not be, and would give negative variances
-    edf = float(np.trace(F1 @ A1inv)) if penalized else float(info["rank"])
+    # trace(F A^-1) without forming the product (both symmetric): O(p^2), not O(p^3)
+    edf = float(np.sum(F1 * A1inv)) if penalized else float(info["rank"])
     scale = 1.0
     if lik.family.has_scale:
         k = lik.y.shape[1] if lik.y.ndim == 2 else 1
