@@ -38,7 +38,8 @@ ESTIMATORS = [
     NeuralRegressor(hidden_layer_sizes=(16,), max_iter=100, learning_rate_init=1e-2,
                     random_state=0),
     NeuralRegressor(hidden_layer_sizes=(), solver="lbfgs"),
-    NeuralRegressor(hidden_layer_sizes=(8,), family="poisson", solver="lbfgs", random_state=0),
+    NeuralRegressor(hidden_layer_sizes=(8,), family="poisson", solver="lbfgs", max_iter=40,
+                    random_state=0),
 ]
 
 
