@@ -313,7 +313,7 @@ def train_lbfgs(est, module, family, penalty, data, history):
     pen_ids = {id(p) for p in weights}
     scale_of = {id(p): sc for p, sc in zip(weights, scales)}
     split = penalty.l1 > 0
-    # layout of the optimization vector: one block per parameter, two (plus, minus) for split weights
+    # the optimization vector: one block per parameter, two (plus, minus) per split weight
     blocks = []
     for p in params:
         is_split = split and id(p) in pen_ids
@@ -407,7 +407,7 @@ def train_lbfgs(est, module, family, penalty, data, history):
         warnings.warn(
             f"lbfgs stopped after max_iter={est.max_iter} iterations (or max_fun={est.max_fun} "
             "evaluations) before converging; increase max_iter or standardize the inputs.",
-            ConvergenceWarning,
+            ConvergenceWarning, stacklevel=5,
         )
     history.lbfgs_result = res
     return history
