@@ -124,7 +124,10 @@ class EffectDisplay:
             raise ValueError(f"scale must be 'response' or 'link'; got {scale!r}.")
         res = results if results is not None else estimator.inference(X, y, cov_type)
         Xd = res.likelihood.X.numpy()
-        names = list(res._index.get_level_values(-1).unique())[1:]
+        from .inference.core import term_names
+
+        # input names, whether or not the model has an intercept term (Cox has none)
+        names = term_names(res.model, Xd.shape[1])[1:]
         features = range(Xd.shape[1]) if features is None else features
         features = [names.index(f) if isinstance(f, str) else int(f) for f in features]
         q = sps.norm.isf(alpha / 2)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SOLVERS = STOCHASTIC_SOLVERS + ("lbfgs",)
@@ -385,12 +386,25 @@ def train_lbfgs(est, module, family, penalty, data, history):
         curve.append(float(intermediate_result.fun))
 
     module.train()
-    res = minimize(
+    # Small problems: waking 2 threads for each tiny L-BFGS-B evaluation costs more than the
+    # work (GLM fits 4-6x faster on one thread at n <= 1e5, p = 20, measured on a busy machine).
+    one_thread = X.numel() < 5_000_000 and X.device.type == "cpu"
+    with num_threads(1 if one_thread else None), threadpool_limits(1 if one_thread else None):
+        res = _run_lbfgs(fun, x0, bounds, record, est)
+    module.eval()
+    return _finish_lbfgs(est, module, res, unpack, first, m, s, history, curve)
+
+
+def _run_lbfgs(fun, x0, bounds, record, est):
+    return minimize(
         fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=record,
         options={"maxiter": est.max_iter, "maxfun": est.max_fun, "gtol": est.tol * 1e-5,
                  "ftol": 0.0, "maxcor": 20},
     )
-    module.eval()
+
+
+def _finish_lbfgs(est, module, res, unpack, first, m, s, history, curve):
+    """Load the solution, fold the standardization back, record convergence."""
     unpack(res.x)
     if first is not None:
         with torch.no_grad():
@@ -407,7 +421,7 @@ def train_lbfgs(est, module, family, penalty, data, history):
         warnings.warn(
             f"lbfgs stopped after max_iter={est.max_iter} iterations (or max_fun={est.max_fun} "
             "evaluations) before converging; increase max_iter or standardize the inputs.",
-            ConvergenceWarning, stacklevel=5,
+            ConvergenceWarning, stacklevel=6,
         )
     history.lbfgs_result = res
     return history
