@@ -151,20 +151,24 @@ def load_digit_pairs(a=0, b=1, *, source="digits", flat=False, path=None, data_h
     a, b = int(a), int(b)
     if a == b or not (0 <= a <= 9 and 0 <= b <= 9):
         raise ValueError(f"a and b must be two different digits in 0..9; got a={a}, b={b}.")
-    if source == "digits":
-        from sklearn.datasets import load_digits
-        d = load_digits()
-        images, labels = d.images / 16.0, d.target
-    elif source == "mnist":
-        images, labels = load_mnist(path, data_home=data_home, download=download)
-    else:
-        raise ValueError(f"source must be 'digits' or 'mnist'; got {source!r}.")
+    images, labels = _load_source(source, path, data_home, download)
     keep = (labels == a) | (labels == b)
     X = np.asarray(images[keep], dtype=np.float64)
     y = (labels[keep] == b).astype(np.int64)
     if flat:
         X = X.reshape(X.shape[0], -1)
     return X, y
+
+
+def _load_source(source, path, data_home, download):
+    """All images (scaled to [0, 1]) and labels of the named source."""
+    if source == "digits":
+        from sklearn.datasets import load_digits
+        d = load_digits()
+        return d.images / 16.0, d.target
+    if source == "mnist":
+        return load_mnist(path, data_home=data_home, download=download)
+    raise ValueError(f"source must be 'digits' or 'mnist'; got {source!r}.")
 
 
 def load_digits_except(exclude, *, source="digits", path=None, data_home=None, download=False):
@@ -177,13 +181,6 @@ def load_digits_except(exclude, *, source="digits", path=None, data_home=None, d
     X : ndarray of shape (n, h, w), float in [0, 1]
     y : ndarray of shape (n,), int64
     """
-    if source == "digits":
-        from sklearn.datasets import load_digits
-        d = load_digits()
-        images, labels = d.images / 16.0, d.target
-    elif source == "mnist":
-        images, labels = load_mnist(path, data_home=data_home, download=download)
-    else:
-        raise ValueError(f"source must be 'digits' or 'mnist'; got {source!r}.")
+    images, labels = _load_source(source, path, data_home, download)
     keep = ~np.isin(labels, list(exclude))
     return np.asarray(images[keep], dtype=np.float64), labels[keep].astype(np.int64)
