@@ -308,7 +308,12 @@ def _spline_system(ux, uy, sw, n_knots):
     P = sp.P / sp.width**3  # penalty on the original x scale: g''(x) = h''(u) / width^2
     mu = np.trace(G) / np.trace(P)
     theta, V = linalg.eigh(G, G + mu * P)
-    return B, np.clip(theta, 0.0, 1.0), V, (B * sw[:, None]).T @ uy, mu
+    theta = np.clip(theta, 0.0, 1.0)
+    # theta = 1 exactly on the penalty's null space, the straight lines (dimension 2 once there
+    # are two distinct x): eigh returns 1 - O(1e-12) there, and a huge lam would then shrink the
+    # line itself (a 1e-6 error at df=2 with SSE kernels, where AVX-512 happened to round to 1)
+    theta[-2:] = 1.0
+    return B, theta, V, (B * sw[:, None]).T @ uy, mu
 
 
 def _shrink(theta, mu, lam):
