@@ -210,6 +210,7 @@ class _BaseNeural(BaseEstimator):
         self.n_outputs_ = n_out
         self.n_layers_ = len(body) + 2
         self._history = History()
+        self._history.init_standardized = self.solver == "lbfgs" and isinstance(init, str)
         self._optimizer = None
 
     def _make_target_scaling(self, family, y, sample_weight):
