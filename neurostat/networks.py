@@ -125,8 +125,9 @@ class MLP(nn.Module):
         act = ACTIVATIONS[self.activation]
         if self.input_dropout > 0 and self.training:
             x = F.dropout(x, self.input_dropout, True)
-        for layer in self.layers[:-1]:
-            x = act(layer(x))
+        layers = self.layers
+        for i in range(len(layers) - 1):  # (slicing a ModuleList builds a new one per call)
+            x = act(layers[i](x))
             if self.dropout > 0 and self.training:
                 x = F.dropout(x, self.dropout, True)
         return x
