@@ -5,7 +5,6 @@ import re
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 import statsmodels.api as sm
 import torch
@@ -247,11 +246,31 @@ def test_glm_on_badly_scaled_collinear_inputs_is_statsmodels(family):
     assert est.n_iter_ < 200
 
 
+def test_multi_output_least_squares_and_ridge_poisson_to_high_precision(diabetes):
+    # the Newton finish handles k > 1 outputs (block Hessian) and the ridge's curvature
+    X, y = diabetes
+    Y = np.column_stack([y, X[:, 0] * 50 - y / 3])
+    ours = NeuralRegressor((), solver="lbfgs").fit(X, Y)
+    Z = np.column_stack([np.ones(len(y)), X])
+    beta = np.linalg.lstsq(Z, Y, rcond=None)[0]
+    np.testing.assert_allclose(ours.coef_, beta[1:].T, rtol=1e-9, atol=1e-9 * np.abs(beta).max())
+    np.testing.assert_allclose(ours.intercept_, beta[0], rtol=1e-10)
+    from sklearn.linear_model import PoissonRegressor
+
+    counts = np.random.default_rng(1).poisson(np.exp(1 + 0.5 * X[:, 2] / X[:, 2].std()))
+    ours = NeuralRegressor((), family="poisson", solver="lbfgs", alpha=0.01).fit(X, counts)
+    ref = PoissonRegressor(alpha=0.01, solver="newton-cholesky", tol=1e-12,
+                           max_iter=1000).fit(X, counts)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-10)
+
+
 def test_lbfgs_lasso_matches_sklearn_with_exact_zeros(diabetes):
     X, y = load_diabetes(return_X_y=True)
     ours = NeuralRegressor((), solver="lbfgs", alpha=0.3, l1_ratio=1.0).fit(X, y)
     ref = Lasso(alpha=0.3, tol=1e-12, max_iter=100_000).fit(X, y)
-    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-4, atol=1e-6 * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-4,
+                               atol=1e-6 * np.abs(ref.coef_).max())
     np.testing.assert_array_equal(ours.coef_ == 0, ref.coef_ == 0)
     assert (ours.coef_ == 0).sum() >= 1
 
@@ -305,7 +324,7 @@ def test_coef_shapes():
     with pytest.warns(ConvergenceWarning):
         net.fit(X, y.astype(float))
     with pytest.raises(AttributeError, match="no hidden layer"):
-        net.coef_
+        _ = net.coef_
     assert [c.shape for c in net.coefs_] == [(4, 3), (3, 1)]
     assert [b.shape for b in net.intercepts_] == [(3,), (1,)]
 

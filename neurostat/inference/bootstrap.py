@@ -15,7 +15,7 @@ from joblib import Parallel, delayed
 from sklearn.base import is_classifier
 from sklearn.utils import check_random_state
 
-from ..training import num_threads
+from ..training import blas_threads, num_threads
 from .core import MAX_HESSIAN_PARAMS, encode_target, fit_statistics, residual_ss
 from .effects import effect_params
 
@@ -39,12 +39,10 @@ def refit(est, X, y, w):
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
-    from threadpoolctl import threadpool_limits
-
     b = warm_copy(est)
     # one thread for torch and for BLAS: scipy's L-BFGS-B makes many tiny BLAS calls, and
     # waking an idle BLAS thread pool for each made small refits 8x slower (measured)
-    with num_threads(1), threadpool_limits(1), warnings.catch_warnings():
+    with num_threads(1), blas_threads(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         b.fit(as_input(b, X), y, sample_weight=w)
     return b
