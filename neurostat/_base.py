@@ -157,7 +157,10 @@ class _BaseNeural(BaseEstimator):
                 "deterministic objective. Use solver='adam' (or 'sgd') with dropout > 0."
             )
 
-    def _sample_weight(self, sample_weight, X):
+    def _sample_weight(self, sample_weight, X, normalize=True):
+        """Validated weights; ``normalize`` rescales them to mean 1 (training: the objective is
+        a weighted mean, so only their ratios matter). Inference keeps them as given: frequency
+        weights, where a weight of 3 counts as three copies of the row."""
         if sample_weight is None:
             return None
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
@@ -166,6 +169,8 @@ class _BaseNeural(BaseEstimator):
         total = sw.sum()
         if total <= 0:
             raise ValueError("sample_weight sums to zero; give at least one positive weight.")
+        if not normalize:
+            return None if np.all(sw == 1.0) else sw
         sw = sw * (sw.shape[0] / total)
         return None if np.all(sw == 1.0) else sw
 
@@ -279,6 +284,7 @@ class _BaseNeural(BaseEstimator):
         self._hidden_sizes()
         first = not (self._is_initialized() and (self.warm_start or incremental))
         X, y = self._validate_xy(X, y, reset=first)
+        raw_weight = self._sample_weight(sample_weight, X, normalize=False)
         sample_weight = self._sample_weight(sample_weight, X)
         y_enc = self._encode_target(y)
         family = self._make_family(y_enc)
@@ -303,7 +309,7 @@ class _BaseNeural(BaseEstimator):
             else:
                 self.module_.to(dtype=dtype)
             self._train(X, y_enc, sample_weight, family, penalty, dtype, seed, incremental)
-        self._training_data = (X, y, sample_weight)
+        self._training_data = (X, y, raw_weight)
         return self
 
     def _train(self, X, y_enc, sample_weight, family, penalty, dtype, seed, incremental):

@@ -76,9 +76,10 @@ class NeuralCoxRegressor(_BaseNeural):
 
     glmnet's Cox objective (also scikit-survival's ``CoxnetSurvivalAnalysis``): ``alpha`` is
     their lambda and ``l1_ratio`` (rho) their alpha. ``PL`` is Breslow's or Efron's partial
-    likelihood; with weights, R's ``coxph`` weighted form. Weights are normalized to mean 1,
-    so the log-likelihood and non-robust standard errors are those of R with weights
-    ``w * n / sum(w)``; robust ones do not depend on the scale of the weights.
+    likelihood; with weights, R's ``coxph`` weighted form. Weights are case weights as in R
+    (used as given): the log-likelihood and non-robust standard errors are R's, and integer
+    weights give those of the repeated rows; robust standard errors follow R's weighted
+    dfbeta form (``sum_i w_i^2`` in the meat), which does not depend on the weights' scale.
 
     The target ``y`` may be a structured array (scikit-survival's ``Surv``), an (n, 2) array or
     DataFrame of (time, event), or 1-D times that are all events (lifelines' convention when

@@ -47,7 +47,7 @@ class CoxLikelihood(Likelihood):
 
     def null_loglik(self):
         """Log partial likelihood at ``eta = 0`` (no covariate effect)."""
-        return float(self.loglik(torch.zeros(self.nobs, 1, dtype=torch.float64)))
+        return float(self.loglik(torch.zeros(self.n_rows, 1, dtype=torch.float64)))
 
     def mean(self, eta):
         """Relative hazard ``exp(eta)``."""
@@ -122,8 +122,8 @@ class CoxLikelihood(Likelihood):
         mbar = torch.zeros(n, p, dtype=r.dtype).index_add_(0, first, d[:, None] * m)[first]
         mbar = mbar / dg[:, None]
         s = (w * d)[:, None] * (G - mbar) - kappa[:, None] * G + r[:, None] * B
-        out = torch.zeros(self.nobs, p, dtype=torch.float64)
-        rows = torch.arange(self.nobs)
+        out = torch.zeros(self.n_rows, p, dtype=torch.float64)
+        rows = torch.arange(self.n_rows)
         if rs.keep is not None:
             rows = rows[rs.keep]
         out[rows[rs.order]] = s

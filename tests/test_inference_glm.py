@@ -104,10 +104,20 @@ def test_sample_weight_matches_glm_freq_weights():
     w = np.random.default_rng(0).integers(1, 4, size=len(y)).astype(float)
     est = NeuralClassifier((), solver="lbfgs").fit(X, y, sample_weight=w)
     res = est.inference()
-    # neurostat normalizes weights to mean 1: compare with freq_weights of the same total
-    wn = w * len(w) / w.sum()
+    # frequency weights, as statsmodels' freq_weights: a weight of 3 is three copies of the row
     sm_res = sm.GLM(y, sm.add_constant(X), family=sm.families.Binomial(),
-                    freq_weights=wn).fit(tol=1e-12)
-    close(res.params, sm_res.params, 1e-4)
-    close(res.bse, sm_res.bse, 1e-3)
-    np.testing.assert_allclose(res.llf, sm_res.llf, rtol=1e-6)
+                    freq_weights=w).fit(tol=1e-12)
+    close(res.params, sm_res.params, 1e-8)
+    close(res.bse, sm_res.bse, 1e-7)
+    np.testing.assert_allclose(res.llf, sm_res.llf, rtol=1e-10)
+    np.testing.assert_allclose(res.df_resid, sm_res.df_resid, rtol=1e-10)
+    hc0 = est.inference(cov_type="HC0")
+    close(hc0.bse, sm.GLM(y, sm.add_constant(X), family=sm.families.Binomial(),
+                          freq_weights=w).fit(tol=1e-12, cov_type="HC0").bse, 1e-7)
+    # and the same numbers as the data with the rows repeated
+    idx = np.repeat(np.arange(len(y)), w.astype(int))
+    Xr, yr = np.asarray(X)[idx], np.asarray(y)[idx]
+    rep = NeuralClassifier((), solver="lbfgs").fit(Xr, yr).inference()
+    close(res.bse, rep.bse, 1e-7)
+    np.testing.assert_allclose([res.llf, res.aic, res.bic, res.nobs],
+                               [rep.llf, rep.aic, rep.bic, rep.nobs], rtol=1e-9)

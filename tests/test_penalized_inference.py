@@ -52,16 +52,19 @@ def test_ridge_effective_df_and_standard_errors_are_closed_forms(data, weighted,
     sw = np.random.default_rng(1).uniform(0.2, 3.0, n) if weighted else None
     est = NeuralRegressor((), solver="lbfgs", alpha=alpha).fit(X, y, sample_weight=sw)
     res = _inference(est)
-    w = np.ones(n) if sw is None else sw * n / sw.sum()
+    # frequency weights: N = sum(w) observations; the objective sum_i w_i l_i / N + penalty
+    # is, on the log-likelihood's sum scale, a ridge of N * alpha
+    w = np.ones(n) if sw is None else sw
+    N = w.sum()
     Xc = X - np.average(X, axis=0, weights=w)
     G = Xc.T @ (w[:, None] * Xc)
-    Ainv = np.linalg.inv(G + n * alpha * np.eye(X.shape[1]))
+    Ainv = np.linalg.inv(G + N * alpha * np.eye(X.shape[1]))
     S = np.sqrt(w)[:, None] * Xc
     df = 1.0 + np.trace(S @ Ainv @ S.T)  # trace of the hat matrix
-    sigma2 = np.sum(w * (y - est.predict(X)) ** 2) / (n - df)
+    sigma2 = np.sum(w * (y - est.predict(X)) ** 2) / (N - df)
     cov = sigma2 * Ainv @ G @ Ainv
     np.testing.assert_allclose(res.df_model, df - 1.0, rtol=RTOL)
-    np.testing.assert_allclose(res.df_resid, n - df, rtol=RTOL)
+    np.testing.assert_allclose(res.df_resid, N - df, rtol=RTOL)
     np.testing.assert_allclose(res.bse.values[1:], np.sqrt(np.diag(cov)), rtol=RTOL)
     np.testing.assert_allclose(res.cov_params().values[1:, 1:], cov, rtol=1e-5,
                                atol=1e-9 * np.abs(cov).max())

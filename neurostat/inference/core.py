@@ -58,12 +58,12 @@ def resolve_data(est, X, y, sample_weight):
             )
         X, y, sw = data
         if sample_weight is not None:
-            sw = est._sample_weight(sample_weight, X)
+            sw = est._sample_weight(sample_weight, X, normalize=False)
         return X, y, sw
     X = est._validate_X_predict(X)
     if len(y) != X.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but y has {len(y)}.")
-    return X, y, est._sample_weight(sample_weight, X)
+    return X, y, est._sample_weight(sample_weight, X, normalize=False)
 
 
 def make_likelihood(est, X, y_enc, w):
@@ -126,6 +126,10 @@ def theta_covariance(lik, stats, cov_type):
         cov = sandwich(Ainv, stats["I"]) if stats["penalized"] else Ainv
     else:
         S = lik.score_obs().numpy()[:, active] / stats["scale"]
+        if lik.w is not None and lik.additive:
+            # score_obs gives w_i s_i: the meat of w_i repeated rows is w_i s_i s_i'
+            w = lik.w.numpy()
+            S = S / np.sqrt(np.where(w > 0, w, 1.0))[:, None]
         cov = sandwich(Ainv, S.T @ S)
         if cov_type == "HC1" and lik.family.has_scale:
             # statsmodels applies the n / (n - k) correction for OLS only; its likelihood
@@ -173,8 +177,12 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
     alpha : float, default=0.05
         Default level of the summary's confidence intervals.
     sample_weight : array-like of shape (n_samples,), default=None
-        Normalized to mean 1; the log-likelihood is ``sum_i w_i l_i`` (frequency weights,
-        statsmodels' ``GLM(freq_weights=...)``). Default: the weights used at fit.
+        Frequency weights: the results equal those of the data with row i repeated ``w_i``
+        times (integer weights) - log-likelihood ``sum_i w_i l_i``, ``nobs = sum_i w_i``,
+        residual df ``sum_i w_i - df``, the robust meat ``sum_i w_i s_i s_i'`` - as
+        statsmodels' ``GLM(freq_weights=...)`` and R's ``glm(weights=)`` for binomial and
+        Poisson models (R's ``lm`` treats weights as precisions: its residual df is
+        ``n - p``). Default: the weights used at fit.
     n_bootstrap : int, default=200
         Case resamples for ``cov_type="bootstrap"``.
     n_jobs : int, default=None

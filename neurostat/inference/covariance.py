@@ -1,10 +1,10 @@
 """Parameter covariances: inverse information, sandwiches (robust, penalized) and safe inverses.
 
 All matrices are float64 and on the *sum* scale of the log-likelihood. With the objective
-``mean_i w_i nll_i + alpha * (l1_ratio ||W||_1 + 0.5 (1 - l1_ratio) ||W||^2)`` (weights
-normalized to mean 1, so ``sum_i w_i = n``) the penalized Hessian on that scale is
-``A = H + n * alpha * (1 - l1_ratio) * D`` with ``D`` the diagonal indicator of the weights
-(never the biases), divided by the dispersion ``scale`` like ``H``.
+``sum_i w_i nll_i / N + alpha * (l1_ratio ||W||_1 + 0.5 (1 - l1_ratio) ||W||^2)`` (frequency
+weights, ``N = sum_i w_i``, the number of rows without weights) the penalized Hessian on that
+scale is ``A = H + N * alpha * (1 - l1_ratio) * D`` with ``D`` the diagonal indicator of the
+weights (never the biases), divided by the dispersion ``scale`` like ``H``.
 """
 
 import warnings

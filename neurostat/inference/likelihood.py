@@ -31,7 +31,7 @@ class Likelihood:
     y : ndarray of shape (n_samples,) or (n_samples, n_targets)
         Encoded target (0/1, 0..K-1 or numeric), as the family's ``nll`` expects.
     sample_weight : ndarray of shape (n_samples,) or None
-        Weights normalized to mean 1; the log-likelihood is ``sum_i w_i l_i``.
+        Frequency weights; the log-likelihood is ``sum_i w_i l_i``.
 
     Attributes
     ----------
@@ -71,7 +71,12 @@ class Likelihood:
     # ------------------------------------------------------------------ parameters
     @property
     def nobs(self):
-        """Number of observations (rows); weights are normalized to mean 1, so also sum(w)."""
+        """Number of observations: the rows, or with frequency weights their sum."""
+        return self.n_rows if self.w is None else float(self.w.sum())
+
+    @property
+    def n_rows(self):
+        """Number of rows of the data."""
         return self.X.shape[0]
 
     @property
@@ -112,7 +117,7 @@ class Likelihood:
 
     def rows(self, block=None):
         """Row slices covering the data in blocks of about ``_BLOCK_ENTRIES`` entries."""
-        n = self.nobs
+        n = self.n_rows
         if block is None:
             k = max(1, self._n_out())
             block = max(1, _BLOCK_ENTRIES // max(1, self.n_params * k))
@@ -223,7 +228,7 @@ class Likelihood:
         "meat" of the sandwich. Valid when ``additive``; other likelihoods override it.
         """
         theta = self.theta if theta is None else theta
-        out = torch.empty(self.nobs, self.n_params, dtype=torch.float64)
+        out = torch.empty(self.n_rows, self.n_params, dtype=torch.float64)
         for r in self.rows():
             with torch.no_grad():
                 e = self.eta(theta, self.X[r])
@@ -300,7 +305,7 @@ class Likelihood:
         y = self.y.numpy()
         w = None if self.w is None else self.w.numpy()
         b0 = torch.as_tensor(self.family.initial_intercept(y, w), dtype=torch.float64)
-        eta0 = b0.expand(self.nobs, b0.numel()).clone()
+        eta0 = b0.expand(self.n_rows, b0.numel()).clone()
         return float(self.loglik(eta0))
 
     def mean(self, eta):

@@ -24,7 +24,8 @@ class InferenceResults:
     params : Series
         Indexed by term (``"intercept"``, then feature names), or by (class, term) /
         (output, term) for several linear predictors.
-    nobs : int
+    nobs : float
+        Rows, or with frequency weights their sum.
     llf, llnull : float
         Log-likelihood of the fit and of the intercept-only model (for the gaussian family at
         the maximum-likelihood scale ``RSS / n``, as statsmodels).
@@ -162,7 +163,7 @@ class InferenceResults:
             r = (y - ybar) ** 2
             r = r.sum(1) if r.ndim == 2 else r
             rss = float(np.sum(r if w is None else w * r))
-            eta0 = torch.as_tensor(np.broadcast_to(np.atleast_1d(ybar), (lik.nobs, self.k_constant))
+            eta0 = torch.as_tensor(np.broadcast_to(np.atleast_1d(ybar), (lik.n_rows, self.k_constant))
                                    .copy())
             return self._loglik(eta0, rss)
         return lik.null_loglik()

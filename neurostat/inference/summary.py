@@ -34,7 +34,8 @@ def header_items(res):
         ("Converged:", str(res.converged)),
     ]
     right = [
-        ("No. Observations:", f"{res.nobs:d}"),
+        ("No. Observations:", f"{res.nobs:.0f}" if float(res.nobs).is_integer()
+         else f"{res.nobs:.6g}"),
         ("Df Model:" if not res.penalized else "Effective df:", f"{res.df_model:.4g}"),
         ("Df Residuals:", f"{res.df_resid:.6g}"),
         ("Log-Likelihood:", f"{res.llf:.5g}"),

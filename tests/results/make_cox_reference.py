@@ -60,7 +60,7 @@ def make_data(seed=20261127, n=200):
     time = np.ceil(np.minimum(t, c) * 8)  # integer times: many ties
     event = (t <= c).astype(float)
     w = rng.uniform(0.2, 3.0, n)
-    return X, time, event, w / w.mean()  # weights normalized to mean 1, as neurostat does
+    return X, time, event, w / w.mean()  # case weights of mean 1 (R and neurostat use them as given)
 
 
 def main():
