@@ -121,3 +121,37 @@ def test_sample_weight_matches_glm_freq_weights():
     close(res.bse, rep.bse, 1e-7)
     np.testing.assert_allclose([res.llf, res.aic, res.bic, res.nobs],
                                [rep.llf, rep.aic, rep.bic, rep.nobs], rtol=1e-9)
+
+
+@pytest.mark.parametrize("family", ["bernoulli", "poisson", "gaussian"])
+@pytest.mark.parametrize("cov_type", ["nonrobust", "HC0"])
+def test_integer_weights_equal_repeated_rows_and_freq_weights(family, cov_type):
+    # frequency weights: weight 3 = three copies of the row, for every reported number;
+    # statsmodels GLM(freq_weights=w) agrees (its gaussian HC1 differs by convention, not tested)
+    import statsmodels.api as sm
+    rng = np.random.default_rng(3)
+    n = 120
+    X = rng.normal(size=(n, 3)) * [1.0, 20.0, 0.1]
+    eta = 0.4 * X[:, 0] - 0.02 * X[:, 1] + 0.3
+    w = rng.integers(0, 4, size=n).astype(float)  # zeros drop the row
+    if family == "bernoulli":
+        y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+        est, fam = NeuralClassifier((), solver="lbfgs"), sm.families.Binomial()
+    else:
+        y = rng.poisson(np.exp(eta)) if family == "poisson" else eta + rng.normal(size=n)
+        est, fam = NeuralRegressor((), family=family, solver="lbfgs"), (
+            sm.families.Poisson() if family == "poisson" else sm.families.Gaussian())
+    res = est.fit(X, y, sample_weight=w).inference(cov_type=cov_type)
+    idx = np.repeat(np.arange(n), w.astype(int))
+    rep = type(est)(**est.get_params()).fit(X[idx], y[idx]).inference(cov_type=cov_type)
+    close(res.params, rep.params, 1e-9)
+    close(res.bse, rep.bse, 1e-8)
+    np.testing.assert_allclose([res.llf, res.aic, res.bic, res.nobs, res.df_resid, res.scale],
+                               [rep.llf, rep.aic, rep.bic, rep.nobs, rep.df_resid, rep.scale],
+                               rtol=1e-9)
+    keep = w > 0  # statsmodels' robust covariance is NaN with zero frequency weights
+    ref = sm.GLM(y[keep], sm.add_constant(X[keep]), family=fam,
+                 freq_weights=w[keep]).fit(tol=1e-13, cov_type=cov_type)
+    close(res.params, ref.params, 1e-9)
+    close(res.bse, ref.bse, 1e-7)
+    np.testing.assert_allclose([res.llf, res.df_resid], [ref.llf, ref.df_resid], rtol=1e-9)
