@@ -203,6 +203,12 @@ class _BaseNeural(BaseEstimator):
             )
         for layer in body[:self.freeze]:
             layer.requires_grad_(False)
+        if not body and self.solver == "lbfgs" and isinstance(init, str):
+            # a GLM's objective is convex: start at the null model (zero slopes, the intercept
+            # below), as IRLS does, so the answer - and an L1 fit's zero pattern - does not
+            # depend on random_state
+            with torch.no_grad():
+                module.output_layer.weight.zero_()
         with torch.no_grad():
             b0 = family.initial_intercept(y_enc, sample_weight)
             module.output_layer.bias.copy_(torch.as_tensor(b0, dtype=torch.float32))

@@ -265,6 +265,15 @@ def test_multi_output_least_squares_and_ridge_poisson_to_high_precision(diabetes
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-10)
 
 
+def test_lbfgs_glm_does_not_depend_on_random_state(diabetes):
+    # a convex problem started at the null model: same answer, bit for bit, whatever the seed
+    X, y = diabetes
+    fits = [NeuralRegressor((), solver="lbfgs", alpha=0.1, l1_ratio=0.7, random_state=s).fit(X, y)
+            for s in (0, 1, None)]
+    for f in fits[1:]:
+        np.testing.assert_array_equal(f.coef_, fits[0].coef_)
+
+
 def test_lbfgs_lasso_matches_sklearn_with_exact_zeros(diabetes):
     X, y = load_diabetes(return_X_y=True)
     ours = NeuralRegressor((), solver="lbfgs", alpha=0.3, l1_ratio=1.0).fit(X, y)
