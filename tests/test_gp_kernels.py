@@ -9,8 +9,8 @@ import torch
 from gpytorch.constraints import Positive
 from scipy.special import erf
 
-from neurostat.gp import NNGPKernel, NTKKernel
-from neurostat.gp._recursions import layer_kernels
+from neurostat.gp import NNGPKernel, NTKKernel, _recursions
+from neurostat.gp._recursions import blocked_layer_kernel, layer_kernels
 
 GH_Z, GH_W = np.polynomial.hermite_e.hermegauss(300)
 GH_W = GH_W / GH_W.sum()
@@ -258,3 +258,78 @@ def test_cuda_matches_cpu(activation):
         out = gpu(x1.cuda(), x2.cuda()).to_dense()
         assert out.device.type == "cuda"
         torch.testing.assert_close(out.cpu(), cpu(x1, x2).to_dense(), rtol=1e-8, atol=1e-10)
+
+
+def _blocked_vs_unblocked(x, depth, activation, ntk, w0, b0, block_rows):
+    """Kernel and its gradients in (w, b) against a random cotangent, by both paths."""
+    w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+    nngp, tangent = layer_kernels(x, x, depth, activation, w, b, ntk=ntk)
+    ref = tangent if ntk else nngp
+    cotangent = torch.randn(ref.shape, dtype=ref.dtype, generator=torch.Generator().manual_seed(1))
+    ref_grads = torch.autograd.grad(ref, (w, b), cotangent)
+    w2, b2 = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+    got = blocked_layer_kernel(x, depth, activation, w2, b2, ntk=ntk, block_rows=block_rows)
+    assert got.shape == ref.shape and got.grad_fn is not None
+    got_grads = torch.autograd.grad(got, (w2, b2), cotangent)
+    return (got.detach(), ref.detach()), list(zip(got_grads, ref_grads))
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf", "tanh"])
+@pytest.mark.parametrize("depth", [1, 2])
+@pytest.mark.parametrize("ntk", [False, True])
+def test_blocked_kernel_matches_unblocked_values_and_gradients(activation, depth, ntk):
+    # 19 rows in blocks of 4: five blocks, the last one short; the diagonal (correlation 1,
+    # where relu's NTK is most sensitive) falls at a different offset in each block
+    x = torch.from_numpy(_data(n=19)[0])
+    w0, b0 = torch.tensor([[1.3]], dtype=torch.float64), torch.tensor([[0.2]], dtype=torch.float64)
+    (got, ref), grads = _blocked_vs_unblocked(x, depth, activation, ntk, w0, b0, block_rows=4)
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=0)
+    for g, r in grads:
+        assert g.shape == r.shape == (1, 1)
+        torch.testing.assert_close(g, r, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("activation, ntk", [("relu", True), ("tanh", False)])
+def test_blocked_kernel_matches_unblocked_with_batch_shape(activation, ntk):
+    X = _data(n=13)[0]
+    x = torch.from_numpy(np.stack([X, 2 * X - 1]))
+    w0 = torch.tensor([[[1.0]], [[2.0]]], dtype=torch.float64)
+    b0 = torch.tensor([[[0.1]], [[0.5]]], dtype=torch.float64)
+    (got, ref), grads = _blocked_vs_unblocked(x, 2, activation, ntk, w0, b0, block_rows=3)
+    assert got.shape == (2, 13, 13)
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=0)
+    for g, r in grads:
+        assert g.shape == r.shape == (2, 1, 1)
+        torch.testing.assert_close(g, r, rtol=1e-12, atol=0)
+    # unbatched inputs broadcast against batched variances
+    (got, ref), grads = _blocked_vs_unblocked(x[0], 1, activation, ntk, w0, b0, block_rows=5)
+    assert got.shape == (2, 13, 13)
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=0)
+    for g, r in grads:
+        torch.testing.assert_close(g, r, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("cls", [NNGPKernel, NTKKernel])
+def test_large_training_matrix_takes_the_blocked_path(cls, monkeypatch):
+    X1, X2 = _data(n=30)
+    x = torch.from_numpy(X1)
+    monkeypatch.setattr(_recursions, "BLOCK_MIN_BYTES", 8 * 20 * 20)
+    monkeypatch.setattr(_recursions, "BLOCK_BYTES", 8 * 30 * 7)  # 7 rows a block
+    k = _kernel(cls, 2, "relu", 1.1, 0.3)
+    got = k(x).to_dense()
+    assert type(got.grad_fn).__name__ == "_BlockedKernelBackward"
+    got.backward(torch.ones_like(got))
+    grads = k.raw_weight_variance.grad.clone(), k.raw_bias_variance.grad.clone()
+    k.zero_grad()
+    # below the threshold, or x1 != x2: the plain recursion
+    monkeypatch.setattr(_recursions, "BLOCK_MIN_BYTES", 2**62)
+    ref = k(x).to_dense()
+    assert type(ref.grad_fn).__name__ != "_BlockedKernelBackward"
+    ref.backward(torch.ones_like(ref))
+    torch.testing.assert_close(got.detach(), ref.detach(), rtol=1e-12, atol=0)
+    torch.testing.assert_close(grads[0], k.raw_weight_variance.grad, rtol=1e-12, atol=0)
+    torch.testing.assert_close(grads[1], k.raw_bias_variance.grad, rtol=1e-12, atol=0)
+    monkeypatch.setattr(_recursions, "BLOCK_MIN_BYTES", 8 * 20 * 20)
+    with torch.no_grad():
+        torch.testing.assert_close(k(x).to_dense(), ref.detach(), rtol=1e-12, atol=0)
+        assert k(x, torch.from_numpy(np.vstack([X1[:25], X2]))).to_dense().shape == (30, 30)

@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from test_gp_kernels import numpy_kernels
 
-from neurostat.gp import NNGPRegressor
+from neurostat.gp import NNGPRegressor, _recursions
 
 
 def _data(n=40, p=3, seed=0):
@@ -50,6 +50,21 @@ def test_fixed_hyperparameters_match_plain_float64_gp(kind, activation, depth):
     np.testing.assert_allclose(got_mean, mean, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(got_cov, cov, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(got_std, np.sqrt(np.diag(cov)), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+def test_fit_with_blocked_kernel_matches_plain_kernel(kind, monkeypatch):
+    # large n fits compute the training matrix in row blocks; force it at n = 60
+    X, y = _data(n=60)
+    args = dict(depth=2, kernel=kind, max_iter=30, random_state=0)
+    plain = NNGPRegressor(**args).fit(X, y)
+    monkeypatch.setattr(_recursions, "BLOCK_MIN_BYTES", 8 * 50 * 50)
+    monkeypatch.setattr(_recursions, "BLOCK_BYTES", 8 * 60 * 9)  # 9 rows a block
+    blocked = NNGPRegressor(**args).fit(X, y)
+    assert blocked.n_iter_ == plain.n_iter_
+    for name in ("weight_variance_", "bias_variance_", "noise_", "log_marginal_likelihood_"):
+        assert getattr(blocked, name) == pytest.approx(getattr(plain, name), rel=1e-9)
+    np.testing.assert_allclose(blocked.predict(X[:5]), plain.predict(X[:5]), rtol=1e-9)
 
 
 @pytest.mark.parametrize("kind", ["nngp", "ntk"])

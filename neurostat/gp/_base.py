@@ -6,7 +6,7 @@ import torch
 from gpytorch.constraints import Positive
 from gpytorch.kernels import Kernel
 
-from ._recursions import layer_kernels, resolve_activation
+from ._recursions import blocked_layer_kernel, layer_kernels, resolve_activation, use_blocked_kernel
 
 
 class _WideNetKernel(Kernel):
@@ -72,6 +72,10 @@ class _WideNetKernel(Kernel):
             nngp, ntk = layer_kernels(
                 x1, x2, self.depth, self.activation, w.squeeze(-1), b.squeeze(-1), diag=True, ntk=self._ntk
             )
+        elif use_blocked_kernel(x1, x2, w, b):
+            # the training matrix of a large n (the hyperparameter fit): in row blocks, no n x n
+            # temporaries (see _recursions.blocked_layer_kernel)
+            return blocked_layer_kernel(x1, self.depth, self.activation, w, b, ntk=self._ntk)
         else:
             nngp, ntk = layer_kernels(x1, x2, self.depth, self.activation, w, b, ntk=self._ntk)
         return ntk if self._ntk else nngp

@@ -20,7 +20,10 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-__all__ = ["ACTIVATIONS", "resolve_activation", "gaussian_expectations", "input_kernel", "layer_kernels"]
+__all__ = [
+    "ACTIVATIONS", "resolve_activation", "gaussian_expectations", "input_kernel", "layer_kernels",
+    "blocked_layer_kernel",
+]
 
 _SQRT_PI = math.sqrt(math.pi)
 # quadrature nodes per element: 4 sectors x N_ANGULAR angles x N_RADIAL radii; error < 1e-7
@@ -136,7 +139,7 @@ def _quadrature(phi, k11, k22, k12, n_radial=N_RADIAL, n_angular=N_ANGULAR):
 
 
 class _Arccos(torch.autograd.Function):
-    """arccos whose derivative ``-1 / sqrt(1 - rho^2)`` is capped at ``|rho| = 1 - 100 eps``.
+    """arccos whose derivative ``-1 / sqrt(1 - rho^2)`` is capped at ``|rho| = 1 - 100 eps``, 0 at ``|rho| = 1``.
 
     The value is exact (clamping the value would move the NTK's ``(pi - theta) / (2 pi)`` by
     ``sqrt(eps)``); the derivative, infinite at +-1 (the diagonal, x = x'), stays finite.
@@ -151,7 +154,10 @@ class _Arccos(torch.autograd.Function):
     def backward(ctx, grad):
         (rho,) = ctx.saved_tensors
         eps = 100 * torch.finfo(rho.dtype).eps
-        return -grad / (1 - rho * rho).clamp_min(2 * eps).sqrt()
+        # at |rho| = 1 exactly (the diagonal, duplicate points) the correlation is 1 whatever the
+        # variances, so its total derivative is 0: the capped factor would only amplify the
+        # rounding residue of drho/dk11 + drho/dk22 + drho/dk12 (1e-9 relative in relu's NTK)
+        return torch.where(rho.abs() < 1, -grad / (1 - rho * rho).clamp_min(2 * eps).sqrt(), 0.0)
 
 
 class _ReluArcCosine(torch.autograd.Function):
@@ -268,3 +274,133 @@ def layer_kernels(x1, x2, depth, activation, weight_variance, bias_variance, dia
 def _diagonals(k):
     d = torch.diagonal(k, dim1=-2, dim2=-1)
     return d.unsqueeze(-1), d.unsqueeze(-2)
+
+
+# The training matrix in row blocks (on the CPU). Every n x n temporary of the element-wise
+# recursion above 32 MiB (glibc's largest mmap threshold) is a fresh mmap that the kernel must
+# page-fault and zero: at n = 3000, float64, that is more than half the time of the kernel.
+# Rows are done ~1 MiB at a time instead (temporaries reused from the heap, in cache), and
+# backward recomputes each block instead of keeping the recursion's n x n intermediates.
+# Smaller matrices come from the heap, where the plain recursion is as fast (its backward
+# needs no recomputation): the blocks start at n x n x itemsize x batch = BLOCK_MIN_BYTES.
+BLOCK_MIN_BYTES = 2**25
+BLOCK_BYTES = 2**20  # per block temporary (rows x n x itemsize x batch)
+
+
+def use_blocked_kernel(x1, x2, weight_variance, bias_variance):
+    """Whether :func:`blocked_layer_kernel` applies: the symmetric full matrix of a large input."""
+    if not (torch.is_tensor(weight_variance) and torch.is_tensor(bias_variance)):
+        return False
+    n = x1.shape[-2]
+    batch = torch.broadcast_shapes(x1.shape[:-2], weight_variance.shape[:-2], bias_variance.shape[:-2]).numel()
+    item = torch.empty((), dtype=torch.result_type(x1, weight_variance)).element_size()
+    return (
+        n * n * item * batch >= BLOCK_MIN_BYTES
+        and x1.device.type == "cpu"  # CUDA's caching allocator reuses its blocks
+        and not x1.requires_grad
+        and not x2.requires_grad
+        and weight_variance.dim() >= 2
+        and bias_variance.dim() >= 2
+        and (x1 is x2 or (x1.shape == x2.shape and torch.equal(x1, x2)))
+    )
+
+
+def _diagonal_kernels(x, depth, activation, w, b):
+    """The diagonals ``K(l)(x_i, x_i)``, ``l = 0 .. depth``, as ``(*batch, n)`` vectors."""
+    wd, bd = w.squeeze(-1), b.squeeze(-1)
+    diags = [input_kernel(x, x, wd, bd, diag=True)]
+    for _ in range(depth):
+        k = diags[-1]
+        diags.append(bd + wd * gaussian_expectations(activation, k, k, k)[0])
+    return diags
+
+
+def _kernel_rows(x, start, stop, depth, activation, w, b, diags, ntk):
+    """Rows ``start:stop`` of ``K(depth)`` (or ``T(depth)``) of ``x`` against itself.
+
+    The variances are the precomputed diagonals ``diags``, and the block's diagonal entries
+    ``(r, start + r)`` are overwritten with them, so that (as in :func:`layer_kernels` with
+    ``x1 is x2``) the correlation there is exactly 1.
+    """
+    k12 = input_kernel(x[..., start:stop, :], x, w, b)
+    tangent = None
+    for layer in range(depth + 1):
+        k12.diagonal(offset=start, dim1=-2, dim2=-1).copy_(diags[layer][..., start:stop])
+        if ntk and layer == 0:
+            tangent = k12
+        if layer == depth:
+            break
+        k11, k22 = diags[layer][..., start:stop].unsqueeze(-1), diags[layer].unsqueeze(-2)
+        e12, de12 = gaussian_expectations(activation, k11, k22, k12, derivative=ntk)
+        if ntk:
+            tangent = b + w * e12 + w * de12 * tangent
+        k12 = b + w * e12
+    return tangent if ntk else k12
+
+
+class _BlockedKernel(torch.autograd.Function):
+    """``K(depth)`` or ``T(depth)`` of ``x`` against itself, computed and differentiated in row blocks.
+
+    Forward writes the blocks into one preallocated matrix and saves only ``x`` and the two
+    variances; backward recomputes each block with autograd on and accumulates its gradients
+    (and those of the diagonals, backpropagated once at the end) into the two variances.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b, depth, activation, ntk, block_rows):
+        ctx.save_for_backward(x, w, b)
+        ctx.config = depth, activation, ntk, block_rows
+        n = x.shape[-2]
+        shape = torch.broadcast_shapes(x.shape[:-2] + (n, n), w.shape, b.shape)
+        out = torch.empty(shape, dtype=torch.result_type(x, w), device=x.device)
+        diags = _diagonal_kernels(x, depth, activation, w, b)
+        for start in range(0, n, block_rows):
+            stop = min(start + block_rows, n)
+            out[..., start:stop, :] = _kernel_rows(x, start, stop, depth, activation, w, b, diags, ntk)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, w, b = ctx.saved_tensors
+        depth, activation, ntk, block_rows = ctx.config
+        n = x.shape[-2]
+        need = ctx.needs_input_grad[1:3]
+        with torch.enable_grad():
+            w_, b_ = w.detach().requires_grad_(need[0]), b.detach().requires_grad_(need[1])
+            diags = _diagonal_kernels(x, depth, activation, w_, b_)
+            leaves = [d.detach().requires_grad_(True) for d in diags]
+            inputs = [t for t, req in ((w_, need[0]), (b_, need[1])) if req] + leaves
+            totals = [torch.zeros_like(t) for t in inputs]
+            for start in range(0, n, block_rows):
+                stop = min(start + block_rows, n)
+                rows = _kernel_rows(x, start, stop, depth, activation, w_, b_, leaves, ntk)
+                parts = torch.autograd.grad(rows, inputs, grad[..., start:stop, :], allow_unused=True)
+                for total, part in zip(totals, parts):
+                    if part is not None:
+                        total += part
+            k = int(need[0]) + int(need[1])
+            if k == 0:
+                return (None,) * 7
+            ends = torch.autograd.grad(diags, inputs[:k], totals[k:], allow_unused=True)
+        grads = iter(
+            total + part if part is not None else total for total, part in zip(totals[:k], ends)
+        )
+        gw = next(grads) if need[0] else None
+        gb = next(grads) if need[1] else None
+        return None, gw, gb, None, None, None, None
+
+
+def blocked_layer_kernel(x, depth, activation, weight_variance, bias_variance, ntk=False, block_rows=None):
+    """The full ``K(depth)`` (or with ``ntk=True`` ``T(depth)``) of ``x`` against itself, in row blocks.
+
+    Equals ``layer_kernels(x, x, ...)`` (to rounding) with no ``n x n`` temporaries; ``block_rows``
+    defaults to rows of about :data:`BLOCK_BYTES` per temporary.
+    """
+    w, b = weight_variance, bias_variance
+    n = x.shape[-2]
+    if block_rows is None:
+        batch = torch.broadcast_shapes(x.shape[:-2], w.shape[:-2], b.shape[:-2]).numel()
+        item = torch.empty((), dtype=torch.result_type(x, w)).element_size()
+        block_rows = max(1, BLOCK_BYTES // (n * item * max(batch, 1)))
+    return _BlockedKernel.apply(x, w, b, depth, activation, ntk, int(block_rows))
