@@ -77,6 +77,10 @@ class Gaussian(Family):
 
     def loglik(self, eta, y, scale=1.0):
         r = y - _squeeze(eta)
+        if torch.is_tensor(scale) and scale.numel() > 1:  # one dispersion per output column
+            s = scale.to(r.dtype)
+            return (-0.5 * r * r / s - 0.5 * torch.log(2 * math.pi * s)).sum(1)
+        scale = float(scale)
         r2 = r * r if r.ndim == 1 else (r * r).sum(1)
         k = 1 if r.ndim == 1 else r.shape[1]
         return -0.5 * r2 / scale - 0.5 * k * math.log(2 * math.pi * scale)

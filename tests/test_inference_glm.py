@@ -155,3 +155,24 @@ def test_integer_weights_equal_repeated_rows_and_freq_weights(family, cov_type):
     close(res.params, ref.params, 1e-9)
     close(res.bse, ref.bse, 1e-7)
     np.testing.assert_allclose([res.llf, res.df_resid], [ref.llf, ref.df_resid], rtol=1e-9)
+
+
+@pytest.mark.parametrize("cov_type", ["nonrobust", "HC0", "HC1"])
+def test_multi_output_least_squares_is_per_column_ols(cov_type):
+    # no hidden layer, k outputs: k separate regressions, each with its own dispersion, so
+    # every number equals statsmodels' OLS on that column (outputs with noise sd 0.3 and 5)
+    import statsmodels.api as sm
+    rng = np.random.default_rng(4)
+    n = 80
+    X = rng.normal(size=(n, 3))
+    Y = np.column_stack([X @ [1.0, 0.5, 0.0] + 0.3 * rng.normal(size=n),
+                         X @ [0.0, -2.0, 1.0] + 10 + 5 * rng.normal(size=n)])
+    res = NeuralRegressor((), solver="lbfgs").fit(X, Y).inference(cov_type=cov_type)
+    refs = [sm.OLS(Y[:, j], sm.add_constant(X)).fit(cov_type=cov_type) for j in range(2)]
+    close(res.params, np.concatenate([r.params for r in refs]), 1e-9)
+    close(res.bse, np.concatenate([r.bse for r in refs]), 1e-8)
+    close(res.pvalues, np.concatenate([r.pvalues for r in refs]), 1e-7)
+    close(res.conf_int().values, np.vstack([r.conf_int() for r in refs]), 1e-8)
+    np.testing.assert_allclose(res.scale, [r.scale for r in refs], rtol=1e-9)
+    np.testing.assert_allclose(res.llf, sum(r.llf for r in refs), rtol=1e-10)
+    assert "Scale:" in res.summary().as_text()

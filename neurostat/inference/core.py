@@ -83,14 +83,36 @@ def term_names(est, n_features=None):
     return ["intercept"] + [str(v) for v in names]
 
 
-def residual_ss(lik, theta):
-    """Weighted residual sum of squares on the response scale (gaussian families)."""
+def residual_ss(lik, theta, by_output=False):
+    """Weighted residual sum of squares on the response scale (gaussian families); with
+    ``by_output`` one per output column (an array)."""
     with torch.no_grad():
         mu = lik.mean(lik.eta(theta))
     r = (lik.y - mu) ** 2
+    if by_output and r.ndim == 2:
+        w = torch.ones(r.shape[0], dtype=r.dtype) if lik.w is None else lik.w
+        return (w[:, None] * r).sum(0).numpy()
     if r.ndim == 2:
         r = r.sum(1)
     return float(r.sum() if lik.w is None else (lik.w * r).sum())
+
+
+def separate_scales(lik):
+    """True for a gaussian model with several outputs and no hidden layer: k separate
+    regressions sharing nothing, each with its own dispersion (per-column OLS). Networks with
+    hidden layers share parameters across outputs and keep one pooled dispersion."""
+    return bool(lik.family.has_scale and lik.additive and lik.y.ndim == 2
+                and lik.y.shape[1] > 1 and getattr(lik.module, "n_hidden_layers", None) == 0)
+
+
+def output_of_params(lik):
+    """The output (column) each entry of theta belongs to, for a network without hidden
+    layers (weight rows and biases of the one linear layer)."""
+    out = []
+    for shape in lik.shapes:
+        out.append(np.repeat(np.arange(shape[0]), shape[1]) if len(shape) == 2
+                   else np.arange(shape[0]))
+    return np.concatenate(out)
 
 
 def fit_statistics(est, lik):
@@ -112,11 +134,22 @@ def fit_statistics(est, lik):
     # trace(F A^-1) without forming the product (both symmetric): O(p^2), not O(p^3)
     edf = float(np.sum(F1 * A1inv)) if penalized else float(info["rank"])
     scale = 1.0
+    if separate_scales(lik):
+        # one dispersion per output, each on its own residual df (n - edf / k): the curvature
+        # is block diagonal across outputs, so block j is divided by scale_j
+        k = lik.y.shape[1]
+        scale = residual_ss(lik, lik.theta, by_output=True) / max(lik.nobs - edf / k, 1e-300)
+        sp = scale[output_of_params(lik)][active]
+        R = np.sqrt(np.outer(sp, sp))
+        return {"H": H1 / R, "I": F1 / R, "A": A1 / R, "Ainv": A1inv * R, "edf": edf,
+                "scale": scale, "param_scale": sp, "active": active, "hess_info": info,
+                "penalized": penalized}
     if lik.family.has_scale:
         k = lik.y.shape[1] if lik.y.ndim == 2 else 1
         scale = residual_ss(lik, lik.theta) / max(lik.nobs * k - edf, 1e-300)
     return {"H": H1 / scale, "I": F1 / scale, "A": A1 / scale, "Ainv": A1inv * scale, "edf": edf,
-            "scale": scale, "active": active, "hess_info": info, "penalized": penalized}
+            "scale": scale, "param_scale": None, "active": active, "hess_info": info,
+            "penalized": penalized}
 
 
 def theta_covariance(lik, stats, cov_type):
@@ -125,7 +158,8 @@ def theta_covariance(lik, stats, cov_type):
     if cov_type == "nonrobust":
         cov = sandwich(Ainv, stats["I"]) if stats["penalized"] else Ainv
     else:
-        S = lik.score_obs().numpy()[:, active] / stats["scale"]
+        sp = stats.get("param_scale")
+        S = lik.score_obs().numpy()[:, active] / (stats["scale"] if sp is None else sp)
         if lik.w is not None and lik.additive:
             # score_obs gives w_i s_i: the meat of w_i repeated rows is w_i s_i s_i'
             w = lik.w.numpy()
@@ -134,7 +168,8 @@ def theta_covariance(lik, stats, cov_type):
         if cov_type == "HC1" and lik.family.has_scale:
             # statsmodels applies the n / (n - k) correction for OLS only; its likelihood
             # models (Logit, MNLogit, GLM) report HC1 equal to HC0, and so does neurostat
-            cov = cov * lik.nobs / (lik.nobs - stats["edf"])
+            edf = stats["edf"] / (lik.y.shape[1] if sp is not None else 1)  # per regression
+            cov = cov * lik.nobs / (lik.nobs - edf)
     return expand(cov, active)
 
 

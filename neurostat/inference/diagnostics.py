@@ -151,7 +151,9 @@ def diagnostics(res):
         )
     stats = res._stats
     if "A" in stats:
-        A = stats["A"] * res.scale  # back to the objective's (unit-dispersion) sum scale
+        sp = stats.get("param_scale")
+        # back to the objective's (unit-dispersion) sum scale
+        A = stats["A"] * (res.scale if sp is None else np.sqrt(np.outer(sp, sp)))
         ev = np.linalg.eigvalsh(0.5 * (A + A.T))
         min_eig = float(ev[0])
         cond = float(ev[-1] / ev[0]) if ev[0] > 0 else np.inf

@@ -74,12 +74,14 @@ class LRTestResults:
 
 def _loglik_of(est, X, y, w):
     """Log-likelihood of a fitted estimator on (X, y) without any curvature (cheap)."""
-    from .core import encode_target, make_likelihood, residual_ss
+    from .core import encode_target, make_likelihood, residual_ss, separate_scales
 
     lik = make_likelihood(est, X, encode_target(est, y), w)
     with torch.no_grad():
         eta = lik.eta(lik.theta)
-        if lik.family.has_scale:
+        if separate_scales(lik):
+            lik.scale = torch.as_tensor(residual_ss(lik, lik.theta, by_output=True) / lik.nobs)
+        elif lik.family.has_scale:
             k = lik.y.shape[1] if lik.y.ndim == 2 else 1
             lik.scale = residual_ss(lik, lik.theta) / (lik.nobs * k)
         return float(lik.loglik(eta))

@@ -168,7 +168,7 @@ class Likelihood:
                 var = mu
             else:
                 u = u / self.scale
-                var = torch.full_like(mu, 1.0 / self.scale)
+                var = torch.ones_like(mu) / torch.as_tensor(self.scale, dtype=mu.dtype)
             W = torch.diag_embed(var)
         if self.w is not None:
             w = self.w[rows]

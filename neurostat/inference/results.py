@@ -34,8 +34,11 @@ class InferenceResults:
         slopes for an unpenalized GLM; the trace of the hat matrix minus one for ridge).
     df_resid : float
         ``nobs - trace(I A^-1)``.
-    scale : float
-        Dispersion: ``RSS / df_resid`` for gaussian, 1 otherwise.
+    scale : float or ndarray
+        Dispersion: ``RSS / df_resid`` for gaussian, 1 otherwise. A gaussian model with several
+        outputs and no hidden layer is k separate regressions: one dispersion per output,
+        ``RSS_j / (nobs - edf / k)``, and t tests on that df (per-column OLS). With hidden
+        layers the outputs share parameters and one pooled dispersion is used.
     cov_type : str
     theta, cov_theta : ndarray
         The network's flat parameter vector and its covariance (NaN rows for weights an L1
@@ -52,7 +55,10 @@ class InferenceResults:
         self.separated = separated
         self._stats = stats
         self.nobs = lik.nobs
-        self.scale = float(stats["scale"])
+        scale = np.asarray(stats["scale"], dtype=np.float64)
+        self.scale = float(scale) if scale.ndim == 0 else scale
+        # t reference distribution: per-regression residual df when the outputs are separate
+        self._t_df = None if scale.ndim == 0 else lik.nobs - float(stats["edf"]) / scale.size
         self.edf = float(stats["edf"])
         self.theta = lik.theta.numpy().copy()
         self.cov_theta = stats["cov_theta"]
@@ -104,12 +110,12 @@ class InferenceResults:
     @cached_property
     def pvalues(self):
         t = np.abs(self.tvalues.values)
-        p = 2 * (sps.t.sf(t, self.df_resid) if self.use_t else sps.norm.sf(t))
+        p = 2 * (sps.t.sf(t, self._df_t) if self.use_t else sps.norm.sf(t))
         return pd.Series(p, index=self._index, name="P>|z|")
 
     def _critical(self, alpha):
         if self.use_t:
-            return sps.t.isf(alpha / 2, self.df_resid)
+            return sps.t.isf(alpha / 2, self._df_t)
         return sps.norm.isf(alpha / 2)
 
     def conf_int(self, alpha=None):
@@ -129,7 +135,10 @@ class InferenceResults:
             return float(lik.loglik(eta))
         k = lik.y.shape[1] if lik.y.ndim == 2 else 1
         old = lik.scale
-        lik.scale = mle_rss / (lik.nobs * k)
+        mle_rss = np.asarray(mle_rss, dtype=np.float64)
+        # the maximum-likelihood dispersion: per output for separate regressions
+        lik.scale = (torch.as_tensor(mle_rss / lik.nobs) if mle_rss.ndim == 1
+                     else float(mle_rss) / (lik.nobs * k))
         try:
             return float(lik.loglik(eta))
         finally:
@@ -149,8 +158,8 @@ class InferenceResults:
             eta = lik.eta(lik.theta)
         rss = None
         if lik.family.has_scale:
-            from .core import residual_ss
-            rss = residual_ss(lik, lik.theta)
+            from .core import residual_ss, separate_scales
+            rss = residual_ss(lik, lik.theta, by_output=separate_scales(lik))
         return self._loglik(eta, rss)
 
     @cached_property
@@ -160,11 +169,15 @@ class InferenceResults:
             y = lik.y.numpy()
             w = None if lik.w is None else lik.w.numpy()
             ybar = np.average(y, axis=0, weights=w)
+            from .core import separate_scales
             r = (y - ybar) ** 2
-            r = r.sum(1) if r.ndim == 2 else r
-            rss = float(np.sum(r if w is None else w * r))
-            eta0 = torch.as_tensor(np.broadcast_to(np.atleast_1d(ybar), (lik.n_rows, self.k_constant))
-                                   .copy())
+            if r.ndim == 2 and separate_scales(lik):
+                rss = (r if w is None else w[:, None] * r).sum(0)
+            else:
+                r = r.sum(1) if r.ndim == 2 else r
+                rss = float(np.sum(r if w is None else w * r))
+            shape = (lik.n_rows, self.k_constant)
+            eta0 = torch.as_tensor(np.broadcast_to(np.atleast_1d(ybar), shape).copy())
             return self._loglik(eta0, rss)
         return lik.null_loglik()
 
@@ -175,6 +188,10 @@ class InferenceResults:
     @property
     def df_resid(self):
         return self.nobs - self.edf
+
+    @property
+    def _df_t(self):
+        return self.df_resid if self._t_df is None else self._t_df
 
     @property
     def llr(self):

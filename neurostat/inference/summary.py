@@ -46,7 +46,8 @@ def header_items(res):
         ("Covariance Type:", res.cov_type),
     ]
     if fam.has_scale:
-        right.append(("Scale:", f"{res.scale:.5g}"))
+        right.append(("Scale:", f"{res.scale:.5g}" if np.ndim(res.scale) == 0
+                       else ", ".join(f"{v:.4g}" for v in res.scale)))
     return left, right
 
 
