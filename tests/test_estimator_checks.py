@@ -29,9 +29,11 @@ def _expected(est):
     return out
 
 
-# The default-constructed estimators pass these checks as well (run by hand: 75 s more); the
-# suite uses smaller nets with the same code paths to stay within its time budget.
+# The default-constructed estimators (hidden (100,), adam) are checked as they are, beside
+# smaller nets that exercise the other code paths.
 ESTIMATORS = [
+    NeuralClassifier(),
+    NeuralRegressor(),
     NeuralClassifier(hidden_layer_sizes=(16,), max_iter=100, learning_rate_init=1e-2,
                      random_state=0),
     # alpha > 0: the sample-weight check fits 15 rows with 30 features and 3 classes, which are
