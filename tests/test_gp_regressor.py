@@ -190,3 +190,21 @@ def test_training_objective_matches_gpytorch_exact_mll():
     assert ours.item() == pytest.approx(ref.item(), rel=1e-10)
     for g, r in zip(grads, ref_grads):
         torch.testing.assert_close(g, r, rtol=1e-8, atol=1e-10)
+
+
+def test_large_fit_starts_from_a_subsample_fit(monkeypatch):
+    # exact fits of n >= _WARM_START_MIN_ROWS start from the hyperparameters fitted to a random
+    # subsample: fewer O(n^3) evaluations, the same maximum of the marginal likelihood
+    import neurostat.gp.regressor as regressor
+
+    X, y = _data(n=240)
+    monkeypatch.setattr(regressor, "_WARM_START_MIN_ROWS", 10**9)
+    cold = NNGPRegressor(max_iter=200, random_state=0).fit(X, y)
+    monkeypatch.setattr(regressor, "_WARM_START_MIN_ROWS", 200)
+    monkeypatch.setattr(regressor, "_WARM_ROWS", 60)
+    warm = NNGPRegressor(max_iter=200, random_state=0).fit(X, y)
+    again = NNGPRegressor(max_iter=200, random_state=0).fit(X, y)
+    assert warm.log_marginal_likelihood_ >= cold.log_marginal_likelihood_ - 1e-6 * abs(
+        cold.log_marginal_likelihood_)
+    assert warm.n_iter_ < cold.n_iter_
+    assert again.log_marginal_likelihood_ == warm.log_marginal_likelihood_  # seeded subsample
