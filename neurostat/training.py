@@ -34,6 +34,8 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import ThreadpoolController
 
+from .networks import MLP
+
 STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SOLVERS = STOCHASTIC_SOLVERS + ("lbfgs",)
 
@@ -515,8 +517,6 @@ _POLISH_MAX_PARAMS = 2000
 
 def _can_polish(module, family, params, split):
     """A GLM of a built-in family: no hidden layer, no dropout, no L1."""
-    from .networks import MLP
-
     if (split or not isinstance(module, MLP) or module.n_hidden_layers != 0
             or _has_dropout(module) or getattr(family, "name", None) not in _POLISH_FAMILIES):
         return False
@@ -540,7 +540,7 @@ def _newton_polish(module, family, penalty, data, weights, l2_scales, params, ma
     """
     X, y, w = data
     layer = module.output_layer
-    n, d = X.shape
+    d = X.shape[1]
     k = layer.weight.shape[0]
     names = {id(p): name for name, p in module.named_parameters()}
     shapes = [p.shape for p in params]
