@@ -7,25 +7,29 @@ part (GP kernels, projection pursuit, conv nets) loads only when used.
 
 from importlib import import_module
 
+from . import _moved
+
 __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "NeuralClassifier": "neurostat.estimators",
-    "NeuralRegressor": "neurostat.estimators",
-    "DivergenceError": "neurostat.training",
+    "NeuralClassifier": "neurostat.estimators.neural",
+    "NeuralRegressor": "neurostat.estimators.neural",
+    "DivergenceError": "neurostat.engine.training",
     "ProjectionPursuitRegressor": "neurostat.ppr",
     "RidgeFunctionDisplay": "neurostat.ppr",
     "LossCurveDisplay": "neurostat.plotting",
     "EffectDisplay": "neurostat.plotting",
-    "PathDisplay": "neurostat.paths",
-    "ConvNetClassifier": "neurostat.convnet",
+    "PathDisplay": "neurostat.regularization",
+    "ConvNetClassifier": "neurostat.estimators.convnet",
     "leekasso": "neurostat.selection",
-    "NeuralCoxRegressor": "neurostat.cox",
-    "regularization_path": "neurostat.paths",
+    "NeuralCoxRegressor": "neurostat.survival.estimator",
+    "regularization_path": "neurostat.regularization",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
+
+_moved.install()
 
 
 def __getattr__(name):

@@ -30,7 +30,7 @@ import torch  # noqa: E402
 from sklearn.datasets import load_breast_cancer  # noqa: E402
 
 from neurostat import EffectDisplay, NeuralClassifier  # noqa: E402
-from neurostat.inference.demo import demo_summary, side_by_side  # noqa: E402
+from neurostat.demo import demo_summary, side_by_side  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -8,7 +8,7 @@ them and its output weight (``s'(z_h) x``). Summing them against ``u = dl/deta``
 
 import torch
 
-from ..networks import ACTIVATIONS, MLP
+from ..engine.networks import ACTIVATIONS, MLP
 
 
 def _activation_derivatives(name, z):

@@ -12,7 +12,7 @@ from neurostat import NeuralClassifier, NeuralRegressor
 from neurostat.inference import InferenceWarning
 
 _spec = importlib.util.spec_from_file_location(
-    "make_inference_reference", Path(__file__).parent / "results" / "make_inference_reference.py")
+    "make_inference_reference", Path(__file__).parents[1] / "results" / "make_inference_reference.py")
 ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref)
 

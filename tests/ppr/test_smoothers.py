@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import make_smoothing_spline
 
-from neurostat.smoothers import gcv_spline, running_line, smoothing_spline, spline_df, supsmu
+from neurostat.ppr.smoothers import gcv_spline, running_line, smoothing_spline, spline_df, supsmu
 
 # Reference values from R 4.2 (stats::supsmu, Friedman's Fortran), produced by:
 #   x <- (1:40)^1.3 / 40^1.3; y <- sin(6 * x) + 0.3 * cos(37 * x^2); w <- 1 + (1:40 %% 3)

@@ -10,7 +10,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from neurostat import ConvNetClassifier
-from neurostat.convnet import ConvNet
+from neurostat.estimators.convnet import ConvNet
 from neurostat.datasets import load_digit_pairs
 
 # short fits on purpose: the tests check behaviour, not convergence

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .cox_family import RiskSets, partial_loglik
-from .inference import InferenceResults, Summary
-from .inference.core import term_names
-from .inference.effects import average_derivatives, delta_cov
-from .inference.likelihood import Likelihood
+from .family import RiskSets, partial_loglik
+from ..inference import InferenceResults, Summary
+from ..inference.core import term_names
+from ..inference.effects import average_derivatives, delta_cov
+from ..inference.likelihood import Likelihood
 
 
 class CoxLikelihood(Likelihood):
@@ -187,7 +187,7 @@ class CoxInferenceResults(InferenceResults):
     def get_margeff(self, scale="response"):
         """Average marginal effects on the relative hazard ``exp(eta)`` ("response") or on the
         log hazard ("link"), with delta-method standard errors."""
-        from .inference.predictions import MarginalEffects
+        from ..inference.predictions import MarginalEffects
 
         if scale not in ("response", "link"):
             raise ValueError(f"scale must be 'response' or 'link'; got {scale!r}.")
@@ -200,7 +200,7 @@ class CoxInferenceResults(InferenceResults):
     def resid_martingale(self):
         """Martingale residuals ``d_i - H0(t_i) exp(eta_i)`` (Breslow's H0, as R's
         ``residuals(fit, "martingale")`` after a Breslow fit)."""
-        from .cox_metrics import breslow_baseline, step_values
+        from .metrics import breslow_baseline, step_values
 
         lik = self.likelihood
         y = lik.y.numpy()
@@ -225,8 +225,8 @@ class CoxInferenceResults(InferenceResults):
         no Pearson residual)."""
         import warnings
 
-        from .inference.covariance import InferenceWarning
-        from .inference.diagnostics import GRADIENT_TOL, Diagnostics, objective_gradient
+        from ..inference.covariance import InferenceWarning
+        from ..inference.diagnostics import GRADIENT_TOL, Diagnostics, objective_gradient
 
         g = objective_gradient(self)
         gnorm = float(np.max(np.abs(g))) if g.size else 0.0

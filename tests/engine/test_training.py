@@ -7,9 +7,9 @@ import pytest
 import torch
 from sklearn.datasets import make_classification
 
-import neurostat.training as training
+import neurostat.engine.training as training
 from neurostat import NeuralClassifier, NeuralRegressor
-from neurostat.networks import MLP
+from neurostat.engine.networks import MLP
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

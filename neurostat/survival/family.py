@@ -23,7 +23,7 @@ on the device for minibatches and in float64 for the L-BFGS fit and for inferenc
 import numpy as np
 import torch
 
-from .families import Family
+from ..engine.families import Family
 
 TIES = ("efron", "breslow")
 

@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
 from neurostat import DivergenceError, NeuralClassifier, NeuralRegressor
-from neurostat.networks import ACTIVATIONS, INIT_SCHEMES, init_variance, initialize_
+from neurostat.engine.networks import ACTIVATIONS, INIT_SCHEMES, init_variance, initialize_
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ import torch
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
-from ._compat import StrOptions
-from .cox_family import TIES, Cox, as_survival_target, partial_loglik
-from .cox_metrics import breslow_baseline, concordance_index, step_values
-from .estimators import _BaseNeural, _stochastic
-from .networks import MLP
+from .._compat import StrOptions
+from .family import TIES, Cox, as_survival_target, partial_loglik
+from .metrics import breslow_baseline, concordance_index, step_values
+from ..estimators._base import _BaseNeural, _stochastic
+from ..engine.networks import MLP
 
 __all__ = ["NeuralCoxRegressor", "concordance_index"]
 
@@ -189,7 +189,7 @@ class NeuralCoxRegressor(_BaseNeural):
         order ``sqrt(eps / lambda_min)`` in ill-conditioned problems; Newton's quadratic
         convergence takes the fit to the optimum to ~1e-12 (as statsmodels' and R's Newton).
         """
-        from .cox_inference import CoxLikelihood
+        from .inference import CoxLikelihood
 
         lik = CoxLikelihood(self.module_, self.family_, X, y_enc, sample_weight)
         ridge = lik.nobs * float(self.alpha) * (1.0 - float(self.l1_ratio))
@@ -346,8 +346,8 @@ class NeuralCoxRegressor(_BaseNeural):
         -------
         CoxInferenceResults
         """
-        from .cox_inference import CoxInferenceResults
-        from .inference import inference
+        from .inference import CoxInferenceResults
+        from ..inference import inference
 
         if cov_type == "robust":
             cov_type = "HC0"
@@ -358,7 +358,7 @@ class NeuralCoxRegressor(_BaseNeural):
         return CoxInferenceResults.from_results(res)
 
     def _inference_likelihood(self, X, y_enc, sample_weight):
-        from .cox_inference import CoxLikelihood
+        from .inference import CoxLikelihood
         return CoxLikelihood(self.module_, self.family_, X, y_enc, sample_weight)
 
     def __sklearn_tags__(self):

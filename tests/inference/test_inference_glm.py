@@ -16,7 +16,7 @@ import pytest
 
 from neurostat import NeuralClassifier, NeuralRegressor
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).parents[1] / "results"
 _spec = importlib.util.spec_from_file_location(
     "make_inference_reference", RESULTS / "make_inference_reference.py")
 ref = importlib.util.module_from_spec(_spec)

@@ -21,11 +21,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from neurostat import NeuralCoxRegressor
-from neurostat.cox_family import Cox, as_survival_target, partial_loglik
-from neurostat.cox_metrics import breslow_baseline, concordance_index
+from neurostat.survival.family import Cox, as_survival_target, partial_loglik
+from neurostat.survival.metrics import breslow_baseline, concordance_index
 from neurostat.inference import InferenceWarning
 
-REF = json.loads((Path(__file__).parent / "results" / "cox_reference.json").read_text())
+REF = json.loads((Path(__file__).parents[1] / "results" / "cox_reference.json").read_text())
 
 
 def simulate(n=300, p=3, seed=0, ties=True, shift=0.0):

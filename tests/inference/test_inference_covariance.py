@@ -164,7 +164,7 @@ def test_closed_form_eta_derivatives_match_autograd(family):
     rng = np.random.default_rng(0)
     n = 30
     eta = torch.as_tensor(rng.normal(size=(n, 2 if family == "categorical" else 1)))
-    from neurostat.families import Bernoulli, Categorical, Gaussian, Poisson
+    from neurostat.engine.families import Bernoulli, Categorical, Gaussian, Poisson
     fam = {"bernoulli": Bernoulli(), "categorical": Categorical(3), "poisson": Poisson(),
            "gaussian": Gaussian()}[family]
     y = {"bernoulli": rng.integers(0, 2, n).astype(float), "categorical": rng.integers(0, 3, n),

@@ -19,10 +19,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._compat import HasMethods, Interval, StrOptions, _fit_context
-from .networks import ACTIVATIONS, INIT_SCHEMES, MLP
-from .penalties import ElasticNetPenalty
-from .training import (
+from .._compat import HasMethods, Interval, StrOptions, _fit_context
+from ..engine.networks import ACTIVATIONS, INIT_SCHEMES, MLP
+from ..engine.penalties import ElasticNetPenalty
+from ..engine.training import (
     SOLVERS,
     STOCHASTIC_SOLVERS,
     History,
@@ -259,7 +259,7 @@ class _BaseNeural(BaseEstimator):
     def inference(self, X=None, y=None, cov_type="nonrobust", *, alpha=0.05,
                   sample_weight=None, n_bootstrap=200, n_jobs=None, random_state=None):
         """Statistical results for the fitted net (see :mod:`neurostat.inference`)."""
-        from .inference import inference
+        from ..inference import inference
         return inference(self, X, y, cov_type, alpha=alpha, sample_weight=sample_weight,
                          n_bootstrap=n_bootstrap, n_jobs=n_jobs, random_state=random_state)
 
@@ -273,7 +273,7 @@ class _BaseNeural(BaseEstimator):
         Shape (n_samples, n_obs), or (n_samples, n_obs, n_classes) for classifiers; ``predict``
         keeps the weight-scaling rule. See :func:`neurostat.dropout.sample_predictions`.
         """
-        from .dropout import sample_predictions
+        from ..dropout import sample_predictions
         return sample_predictions(self, X, n_samples=n_samples, random_state=random_state)
 
     def _tensor(self, a, dtype):

@@ -16,10 +16,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.nn import functional as F
 
-from ._compat import HasMethods, Interval, StrOptions
-from .augment import random_affine, resolve_augment
-from .estimators import NeuralClassifier, _BaseNeural
-from .networks import ACTIVATIONS, INIT_SCHEMES, initialize_
+from .._compat import HasMethods, Interval, StrOptions
+from ..engine.augment import random_affine, resolve_augment
+from ._base import _BaseNeural
+from .neural import NeuralClassifier
+from ..engine.networks import ACTIVATIONS, INIT_SCHEMES, initialize_
 
 DEFAULT_CONV_LAYERS = ((32, 3), (32, 3), "pool", (64, 3), (64, 3), "pool")
 

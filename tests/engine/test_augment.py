@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from neurostat import ConvNetClassifier
-from neurostat.augment import DEFAULTS, apply_affine, random_affine, resolve_augment
+from neurostat.engine.augment import DEFAULTS, apply_affine, random_affine, resolve_augment
 from neurostat.datasets import load_digit_pairs
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -12,9 +12,9 @@ from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from neurostat._compat import Interval, StrOptions, _fit_context
-from neurostat.ppr_display import RidgeFunctionDisplay  # noqa: F401  (public in neurostat.ppr)
-from neurostat.smoothers import _supsmu_sorted, smoothing_spline
+from .._compat import Interval, StrOptions, _fit_context
+from .display import RidgeFunctionDisplay  # noqa: F401  (public in neurostat.ppr)
+from .smoothers import _supsmu_sorted, smoothing_spline
 
 __all__ = ["ProjectionPursuitRegressor", "RidgeFunction", "RidgeFunctionDisplay"]
 
