@@ -32,6 +32,8 @@ from sklearn.base import is_classifier
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .engine.families import GLM_FAMILIES
+
 __all__ = [
     "MCDropoutPrediction",
     "adaptive_ridge",
@@ -235,12 +237,13 @@ def mc_dropout_predict(est, X, n_samples=100, *, tau="residual", random_state=No
     draws = sample_predictions(est, X, n_samples, random_state)
     mean = draws.mean(0)
     model_var = np.maximum((draws**2).mean(0) - mean**2, 0.0)
-    name = est.family_.name
-    if is_classifier(est):
-        total = mean * (1 - mean)
-        return MCDropoutPrediction(mean, model_var, total - model_var, total, None, n_samples)
-    if name == "poisson":
-        return MCDropoutPrediction(mean, model_var, mean, mean + model_var, None, n_samples)
+    family = est.family_
+    # the noise is the model's own variance averaged over the draws, E_t[V(mu_t)] times the
+    # dispersion: for classes p(1 - p) (so noise + model variance = mean (1 - mean), the
+    # variance of the class indicator), for counts the mean, for gaussian 1 / tau
+    noise = np.asarray(family.variance(draws)).mean(0)
+    if not family.has_scale:
+        return MCDropoutPrediction(mean, model_var, noise, noise + model_var, None, n_samples)
     if isinstance(tau, str):
         if tau != "residual":
             raise ValueError(f"tau must be 'residual' or a positive float; got {tau!r}.")
@@ -256,7 +259,7 @@ def mc_dropout_predict(est, X, n_samples=100, *, tau="residual", random_state=No
         tau = float(w.sum() / np.sum(w * r2))
     elif not isinstance(tau, Real) or not tau > 0:
         raise ValueError(f"tau must be 'residual' or a positive float; got {tau!r}.")
-    noise = 1.0 / float(tau)
+    noise = noise / float(tau)
     return MCDropoutPrediction(mean, model_var, noise, noise + model_var, float(tau), n_samples)
 
 
@@ -311,18 +314,19 @@ def adaptive_ridge(X, y, p, sample_weight=None):
     return theta[1:], float(theta[0])
 
 
-_VARIANCE_FUNCTIONS = {
-    "gaussian": lambda eta: np.ones_like(eta),
-    "bernoulli": lambda eta: (s := 1.0 / (1.0 + np.exp(-eta))) * (1 - s),
-    "poisson": np.exp,
-}
+def _glm_family(family):
+    """A canonical-link GLM family from a name or a family object."""
+    fam = GLM_FAMILIES[family]() if isinstance(family, str) and family in GLM_FAMILIES \
+        else family
+    if not getattr(fam, "canonical", False):
+        raise ValueError(f"family must be one of {sorted(GLM_FAMILIES)} (a canonical-link GLM "
+                         f"family); got {family!r}.")
+    return fam
 
 
-def _family_name(family):
-    name = getattr(family, "name", family)
-    if name not in _VARIANCE_FUNCTIONS:
-        raise ValueError(f"family must be one of {sorted(_VARIANCE_FUNCTIONS)}; got {family!r}.")
-    return name
+def _fisher_weight(fam, eta):
+    # for a canonical link the Fisher information of eta is A''(eta) = V(mu)
+    return fam.variance(fam.mean(eta[:, None]))
 
 
 def quadratic_dropout_penalty(X, coef, intercept, p, family="bernoulli", sample_weight=None):
@@ -355,12 +359,12 @@ def quadratic_dropout_penalty(X, coef, intercept, p, family="bernoulli", sample_
     information. Exact for the gaussian family.
     """
     p = _check_rate(p)
-    name = _family_name(family)
+    fam = _glm_family(family)
     X = np.asarray(X, dtype=np.float64)
     coef = np.asarray(coef, dtype=np.float64).ravel()
     eta = X @ coef + float(np.ravel(intercept)[0])
     v = np.ones(len(eta)) if sample_weight is None else np.asarray(sample_weight, float)
-    fisher = _VARIANCE_FUNCTIONS[name](eta) * v
+    fisher = _fisher_weight(fam, torch.as_tensor(eta)).numpy() * v
     return float(0.5 * p / (1 - p) * (fisher @ (X**2) @ coef**2) / v.sum())
 
 
@@ -375,7 +379,7 @@ def quadratic_dropout_glm(X, y, p, family="bernoulli", sample_weight=None):
     intercept : float
     """
     p = _check_rate(p)
-    name = _family_name(family)
+    fam = _glm_family(family)
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     v = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
@@ -385,16 +389,10 @@ def quadratic_dropout_glm(X, y, p, family="bernoulli", sample_weight=None):
 
     def objective(theta):
         t = torch.from_numpy(theta).requires_grad_(True)
-        b, w = t[0], t[1:]
-        eta = Xt @ w + b
-        if name == "gaussian":
-            cum, fisher = 0.5 * eta**2, torch.ones_like(eta)
-        elif name == "bernoulli":
-            cum = torch.nn.functional.softplus(eta)
-            fisher = torch.sigmoid(eta) * torch.sigmoid(-eta)
-        else:
-            cum = fisher = torch.exp(eta)
-        loss = (vt * (cum - yt * eta)).sum() / vt.sum() + c * (vt * fisher) @ (X2 @ w**2)
+        eta = Xt @ t[1:] + t[0]
+        # the family's loss is the weighted mean of A(eta) - y eta (plus constants)
+        loss = fam.loss(eta[:, None], yt, vt) + c * (vt * _fisher_weight(fam, eta)) @ (
+            X2 @ t[1:] ** 2)
         loss.backward()
         return float(loss.detach()), t.grad.numpy().copy()
 

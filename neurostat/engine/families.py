@@ -1,12 +1,32 @@
-"""Families: the output layer and negative log-likelihood of a net.
+"""Families: the output layer and likelihood of a net, with all of their math.
 
-A family turns the network's linear predictor ``eta`` into a mean (inverse link), scores it by a
-negative log-likelihood, validates and encodes the target, and gives a good starting intercept
-(the link of the weighted mean, so a fit starts from the intercept-only model).
+A family turns the network's linear predictor ``eta`` (shape ``(n, k)``) into a mean (the
+inverse link), scores it by a likelihood and owns everything that depends on which likelihood
+it is: target validation, starting values, the training loss, the log-likelihood with its
+constants and a dispersion argument, its first and second derivatives in ``eta``, the
+information ``G' W G`` and the per-observation scores for a Jacobian ``G = d eta / d theta``,
+deviance and Pearson residuals, the Pearson chi-square, and simulation from the fitted model
+(for the parametric bootstrap). Nothing outside the family modules switches on a family's name:
+solvers, inference and the views ask the family.
 
-Training uses the per-observation loss ``nll`` *without* constants that do not depend on the
-parameters (and, for the gaussian family, at unit scale: ``0.5 * (y - mu)^2``, as in DESIGN.md);
-``loglik`` gives the full log-likelihood with its constants for inference.
+Two kinds of family share one interface, :class:`Family`:
+
+* :class:`AdditiveFamily` - independent observations: the log-likelihood is a sum of
+  per-observation terms ``sum_i w_i l_i(eta_i)``, so its Hessian in ``eta`` is block diagonal
+  (one ``k x k`` block per row) and everything can be computed in row blocks. The built-in GLM
+  families below (:class:`Gaussian`, :class:`Poisson`, :class:`Bernoulli`,
+  :class:`Categorical`) are of this kind, with closed forms for canonical links;
+* a family whose likelihood couples the rows (the Cox partial likelihood,
+  :class:`neurostat.survival.family.Cox`) sets ``additive = False`` and implements the same
+  interface over all rows at once.
+
+Conventions. The training loss is the weighted mean of :meth:`AdditiveFamily.nll`, which drops
+constants that do not depend on the parameters and takes the gaussian family at unit scale
+(``0.5 (y - mu)^2``), so that the penalized objective is
+``sum_i w_i nll_i / sum_i w_i + alpha * penalty`` - with no hidden layer exactly scikit-learn's
+``ElasticNet`` / ``LogisticRegression`` objective. :meth:`Family.loglik` is the full
+log-likelihood with its constants, the dispersion ``scale`` passed as an argument (statsmodels'
+``loglike(params, scale)``), never stored on the family. Weights are frequency weights.
 """
 
 import math
@@ -16,22 +36,174 @@ import torch
 from torch.nn import functional as F
 
 
+def _as_2d(a):
+    return a[:, None] if a.ndim == 1 else a
+
+
+def _squeeze(eta):
+    return eta[:, 0] if eta.ndim == 2 and eta.shape[1] == 1 else eta
+
+
+def _weighted(total_per_row, w):
+    return total_per_row.sum() if w is None else (w * total_per_row).sum()
+
+
+def _wmean(y, w):
+    return np.average(y, axis=0, weights=w)
+
+
+def _syrk(a):
+    """``a' a``: numpy recognises the transposed self-product and calls BLAS syrk (half the
+    flops of a general product; torch's matmul does not)."""
+    return a.T @ a
+
+
 class Family:
-    """Base class. Subclasses set ``name``, ``link`` and implement the methods below."""
+    """The interface every family provides (see the module docstring).
+
+    Class attributes
+    ----------------
+    name : str
+        Shown in summaries; also the ``family=`` string of the estimators.
+    link : str
+        Name of the link, shown in summaries.
+    has_scale : bool
+        A dispersion is estimated after the fit (gaussian): standard errors scale with it and
+        t rather than normal reference distributions apply.
+    additive : bool
+        The log-likelihood is a sum of independent per-observation terms.
+    newton : bool
+        With no hidden layer the objective is convex in the parameters and the family gives
+        its exact information: L-BFGS may stop early and hand over to Newton steps.
+    location_scale : bool
+        Fitting ``(y - c) / s`` with the output layer rescaled back is an exact
+        reparametrization of the objective (gaussian with identity link): the stochastic
+        solvers standardize such a target internally.
+    nonnegative_target : bool
+        The target must be >= 0 (counts).
+    canonical : bool
+        The link is canonical (observed and expected information agree; ``A''(eta) = V(mu)``).
+    classification : bool
+        The outcomes are classes: predicted probabilities are calibrated against them.
+    """
 
     name = None
     link = None
-    has_scale = False  # True when a dispersion is estimated after the fit (gaussian)
+    has_scale = False
+    additive = True
+    newton = False
+    location_scale = False
+    nonnegative_target = False
+    canonical = False
+    classification = False
 
+    # ----------------------------------------------------------------- targets and start
     def n_outputs(self, y):
         """Number of linear predictors the network must output for encoded target ``y``."""
         return 1 if y.ndim == 1 else y.shape[1]
 
     def validate(self, y):
-        """Raise ValueError when ``y`` (already numeric, finite) is outside the family's support."""
+        """Raise ValueError when ``y`` (encoded, numeric, finite) is outside the support."""
+
+    def initial_intercept(self, y, sample_weight):
+        """Output bias of the null (intercept-only) model: numpy, one value per output."""
+        raise NotImplementedError
+
+    def null_eta(self, y, sample_weight, n_outputs):
+        """Linear predictor of the null model at every row, float64 tensor (n, n_outputs)."""
+        b0 = torch.as_tensor(self.initial_intercept(np.asarray(y), sample_weight),
+                             dtype=torch.float64)
+        return b0.expand(len(y), n_outputs).clone()
+
+    # ----------------------------------------------------------------- likelihood
+    def loss(self, eta, y, sample_weight=None):
+        """The training loss: a weighted mean over rows (scalar tensor, differentiable)."""
+        raise NotImplementedError
+
+    def mean(self, eta):
+        """Inverse link: the mean of y (class probabilities for classifiers)."""
+        raise NotImplementedError
+
+    def loglik(self, eta, y, sample_weight=None, scale=1.0):
+        """Total weighted log-likelihood with all constants (scalar tensor)."""
+        raise NotImplementedError
+
+    def score_eta(self, eta, y, sample_weight=None, scale=1.0):
+        """``d loglik / d eta``, shape (n, k) (weights included)."""
+        eta = eta.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(self.loglik(eta, y, sample_weight, scale), eta)
+        return g
+
+    def information(self, G, eta, y, sample_weight=None, scale=1.0):
+        """Gauss-Newton (Fisher) information ``G' W G`` of the parameters, (p, p).
+
+        ``G`` is the Jacobian ``d eta / d theta`` of shape (n, k, p) at the rows of ``eta``
+        and ``W = -d^2 loglik / d eta^2``; with no hidden layer this is the observed
+        information of the parameters.
+        """
+        raise NotImplementedError
+
+    def score_obs(self, G, eta, y, sample_weight=None, scale=1.0):
+        """Per-observation contributions to the score ``d loglik / d theta``, (n, p): the
+        rows of the robust sandwich's meat. They sum to the score."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- residuals
+    def residuals(self, eta, y, sample_weight=None):
+        """``(deviance, pearson)`` residuals, numpy arrays of shape (n,) (or (n, k)).
+
+        As statsmodels' ``resid_deviance`` / ``resid_pearson``: frequency weights do not scale
+        them (a row's copies share its residual); ``pearson_chi2`` and the deviance weight
+        each row's square by its weight.
+        """
+        raise NotImplementedError
+
+    def pearson_chi2(self, eta, y, sample_weight=None, by_output=False):
+        """``sum_i w_i (y_i - mu_i)^2 / V(mu_i)``; with ``by_output`` one per output column."""
+        raise NotImplementedError
+
+    def llf_scale(self, pearson_chi2, nobs, n_outputs, scale):
+        """The dispersion at which the reported log-likelihood is evaluated (1 without one)."""
+        return 1.0
+
+    # ----------------------------------------------------------------- simulation
+    def simulate(self, mu, scale, rng):
+        """A response drawn from the fitted means ``mu`` (numpy), encoded as ``y``."""
+        raise ValueError(
+            f"The {self.name} family has no generative model to simulate from, so the "
+            "parametric bootstrap does not apply; use compare_lr_test(method='chi2') or "
+            "cov_type='bootstrap' (case resampling)."
+        )
+
+    def _params(self):
+        # the family's parameters (ties, n_classes, ...); underscored attributes are caches
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self._params() == other._params()
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(sorted(self._params().items()))))
+
+    def __getstate__(self):
+        return self._params()  # caches are not pickled
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class AdditiveFamily(Family):
+    """A family of independent observations: per-row log-likelihood terms.
+
+    Subclasses implement :meth:`nll`, :meth:`loglik_obs`, :meth:`mean`, :meth:`variance`,
+    :meth:`initial_intercept`, :meth:`simulate` and :meth:`_deviance_terms`, and (for speed
+    and exactness) the closed forms :meth:`score_eta` and :meth:`information_eta`; the
+    defaults differentiate :meth:`loglik_obs` by autograd.
+    """
 
     def nll(self, eta, y):
-        """Per-observation negative log-likelihood (up to constants), shape (n,)."""
+        """Per-observation training loss (constants dropped, unit scale), shape (n,)."""
         raise NotImplementedError
 
     def loss(self, eta, y, sample_weight=None):
@@ -41,29 +213,86 @@ class Family:
             return nll.mean()
         return (sample_weight * nll).sum() / sample_weight.sum()
 
-    def mean(self, eta):
-        """Inverse link: the mean of y (probabilities for classification)."""
+    def loglik_obs(self, eta, y, scale=1.0):
+        """Per-observation log-likelihood with all constants, shape (n,)."""
         raise NotImplementedError
 
-    def initial_intercept(self, y, sample_weight):
-        """Intercept of the intercept-only model (numpy, one value per output)."""
+    def loglik(self, eta, y, sample_weight=None, scale=1.0):
+        return _weighted(self.loglik_obs(eta, y, scale), sample_weight)
+
+    def variance(self, mu):
+        """Variance function ``V(mu)`` (elementwise; numpy or torch)."""
         raise NotImplementedError
 
-    def loglik(self, eta, y, scale=1.0):
-        """Per-observation log-likelihood with all constants (float64 inference)."""
+    def information_eta(self, eta, y, sample_weight=None, scale=1.0):
+        """Per-row ``-d^2 l_i / d eta_i^2``, shape (n, k, k) (weights included)."""
+        n, k = eta.shape
+        eta = eta.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(self.loglik(eta, y, sample_weight, scale), eta,
+                                   create_graph=True)
+        out = torch.empty(n, k, k, dtype=eta.dtype)
+        for j in range(k):
+            (hj,) = torch.autograd.grad(g[:, j].sum(), eta, retain_graph=j < k - 1)
+            out[:, j, :] = -hj
+        return out
+
+    def information(self, G, eta, y, sample_weight=None, scale=1.0):
+        W = self.information_eta(eta, y, sample_weight, scale)
+        if G.shape[1] == 1 and bool((W >= 0).all()):
+            # a symmetric rank-p update on the square roots: half the flops of g' (W g)
+            gw = (G[:, 0, :] * W[:, 0, 0, None].sqrt()).numpy()
+            return torch.from_numpy(_syrk(gw))
+        if G.shape[1] == 1:
+            g = G[:, 0, :]
+            return g.T @ (W[:, 0, 0, None] * g)
+        return torch.einsum("nkp,nkl,nlq->pq", G, W, G)
+
+    def score_obs(self, G, eta, y, sample_weight=None, scale=1.0):
+        return torch.einsum("nk,nkp->np", self.score_eta(eta, y, sample_weight, scale), G)
+
+    # ----------------------------------------------------------------- residuals
+    def _deviance_terms(self, y, mu):
+        """Unit deviances ``d(y_i, mu_i) >= 0`` (numpy, shape (n,))."""
         raise NotImplementedError
 
+    def _pearson_terms(self, y, mu):
+        """``(y - mu)^2 / V(mu)`` per row and output (numpy, shape of mu)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (y - mu) ** 2 / self.variance(mu)
 
-def _wmean(y, w):
-    return np.average(y, axis=0, weights=w)
+    def residuals(self, eta, y, sample_weight=None):
+        y = _np(y)
+        mu = _np(self.mean(eta))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dev = np.sign(y - mu) * np.sqrt(np.maximum(self._deviance_terms(y, mu), 0.0))
+            pear = (y - mu) / np.sqrt(self.variance(mu))
+        return dev, pear
+
+    def pearson_chi2(self, eta, y, sample_weight=None, by_output=False):
+        y = _np(y)
+        mu = _np(self.mean(eta))
+        terms = self._pearson_terms(y, mu)
+        w = None if sample_weight is None else _np(sample_weight)
+        if terms.ndim == 2 and by_output:
+            return (terms if w is None else w[:, None] * terms).sum(0)
+        if terms.ndim == 2:
+            terms = terms.sum(1)
+        return float(terms.sum() if w is None else (w * terms).sum())
 
 
-def _squeeze(eta):
-    return eta[:, 0] if eta.ndim == 2 and eta.shape[1] == 1 else eta
+def _np(a):
+    return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
 
 
-class Gaussian(Family):
-    name, link, has_scale = "gaussian", "identity", True
+class Gaussian(AdditiveFamily):
+    """Normal responses, identity link; the dispersion (variance) is estimated after the fit.
+
+    Several target columns are several outputs (one linear predictor each).
+    """
+
+    name, link = "gaussian", "identity"
+    has_scale = newton = location_scale = True
+    canonical = True
 
     def nll(self, eta, y):
         r = y - _squeeze(eta)
@@ -72,10 +301,13 @@ class Gaussian(Family):
     def mean(self, eta):
         return _squeeze(eta)
 
+    def variance(self, mu):
+        return mu * 0 + 1.0
+
     def initial_intercept(self, y, sample_weight):
         return np.atleast_1d(_wmean(y, sample_weight))
 
-    def loglik(self, eta, y, scale=1.0):
+    def loglik_obs(self, eta, y, scale=1.0):
         r = y - _squeeze(eta)
         if torch.is_tensor(scale) and scale.numel() > 1:  # one dispersion per output column
             s = scale.to(r.dtype)
@@ -85,9 +317,41 @@ class Gaussian(Family):
         k = 1 if r.ndim == 1 else r.shape[1]
         return -0.5 * r2 / scale - 0.5 * k * math.log(2 * math.pi * scale)
 
+    def _inv_scale(self, scale, like):
+        s = torch.as_tensor(scale, dtype=like.dtype)
+        return 1.0 / s
 
-class Poisson(Family):
+    def score_eta(self, eta, y, sample_weight=None, scale=1.0):
+        u = (_as_2d(y) - _as_2d(self.mean(eta.detach()))) * self._inv_scale(scale, eta)
+        return u if sample_weight is None else u * sample_weight[:, None]
+
+    def information_eta(self, eta, y, sample_weight=None, scale=1.0):
+        n, k = eta.shape
+        var = torch.ones(n, k, dtype=eta.dtype) * self._inv_scale(scale, eta)
+        W = torch.diag_embed(var)
+        return W if sample_weight is None else W * sample_weight[:, None, None]
+
+    def _deviance_terms(self, y, mu):
+        return (y - mu) ** 2
+
+    def llf_scale(self, pearson_chi2, nobs, n_outputs, scale):
+        # the maximum-likelihood variance RSS / n, as statsmodels' OLS and GLM(Gaussian) llf;
+        # per output for separate regressions (an array of per-column RSS)
+        chi2 = np.asarray(pearson_chi2, dtype=np.float64)
+        if chi2.ndim == 1:
+            return torch.as_tensor(chi2 / nobs)
+        return float(chi2) / (nobs * n_outputs)
+
+    def simulate(self, mu, scale, rng):
+        return mu + np.sqrt(scale) * rng.standard_normal(mu.shape)
+
+
+class Poisson(AdditiveFamily):
+    """Counts with a log link: ``y ~ Poisson(exp(eta))``."""
+
     name, link = "poisson", "log"
+    newton = nonnegative_target = True
+    canonical = True
 
     def validate(self, y):
         if np.any(y < 0):
@@ -104,19 +368,40 @@ class Poisson(Family):
     def mean(self, eta):
         return torch.exp(_squeeze(eta))
 
+    def variance(self, mu):
+        return mu
+
     def initial_intercept(self, y, sample_weight):
         return np.log(np.maximum(np.atleast_1d(_wmean(y, sample_weight)), 1e-10))
 
-    def loglik(self, eta, y, scale=1.0):
+    def loglik_obs(self, eta, y, scale=1.0):
         eta = _squeeze(eta)
         out = y * eta - torch.exp(eta) - torch.lgamma(y + 1)
         return out if out.ndim == 1 else out.sum(1)
 
+    def score_eta(self, eta, y, sample_weight=None, scale=1.0):
+        u = _as_2d(y) - _as_2d(self.mean(eta.detach()))
+        return u if sample_weight is None else u * sample_weight[:, None]
 
-class Bernoulli(Family):
+    def information_eta(self, eta, y, sample_weight=None, scale=1.0):
+        W = torch.diag_embed(_as_2d(self.mean(eta.detach())))
+        return W if sample_weight is None else W * sample_weight[:, None, None]
+
+    def _deviance_terms(self, y, mu):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term = np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu)
+        return 2 * term
+
+    def simulate(self, mu, scale, rng):
+        return rng.poisson(mu).astype(np.float64)
+
+
+class Bernoulli(AdditiveFamily):
     """Two classes coded 0/1; one logit (the second class against the first)."""
 
     name, link = "bernoulli", "logit"
+    newton = classification = True
+    canonical = True
 
     def n_outputs(self, y):
         return 1
@@ -132,22 +417,47 @@ class Bernoulli(Family):
     def mean(self, eta):
         return torch.sigmoid(eta[:, 0])
 
+    def variance(self, mu):
+        return mu * (1 - mu)
+
     def initial_intercept(self, y, sample_weight):
         p = np.clip(_wmean(y, sample_weight), 1e-6, 1 - 1e-6)
         return np.array([math.log(p / (1 - p))])
 
-    def loglik(self, eta, y, scale=1.0):
+    def loglik_obs(self, eta, y, scale=1.0):
         return -self.nll(eta, y)
 
+    def score_eta(self, eta, y, sample_weight=None, scale=1.0):
+        u = _as_2d(y) - _as_2d(self.mean(eta.detach()))
+        return u if sample_weight is None else u * sample_weight[:, None]
 
-class Categorical(Family):
+    def information_eta(self, eta, y, sample_weight=None, scale=1.0):
+        mu = _as_2d(self.mean(eta.detach()))
+        W = torch.diag_embed(mu * (1 - mu))
+        return W if sample_weight is None else W * sample_weight[:, None, None]
+
+    def _deviance_terms(self, y, mu):
+        with np.errstate(divide="ignore"):
+            return -2 * np.where(y > 0, np.log(mu), np.log1p(-mu))
+
+    def simulate(self, mu, scale, rng):
+        return (rng.random(mu.shape[0]) < mu).astype(np.float64)
+
+
+class Categorical(AdditiveFamily):
     """K classes coded 0..K-1; K-1 logits against the first class, as statsmodels' MNLogit.
 
     With no hidden layer the model is identifiable exactly like a multinomial logit with the first
     class as reference; the full logit vector is ``[0, eta_1, ..., eta_{K-1}]``.
+
+    Parameters
+    ----------
+    n_classes : int
     """
 
     name, link = "categorical", "multinomial logit"
+    newton = classification = True
+    canonical = True
 
     def __init__(self, n_classes):
         self.n_classes = n_classes
@@ -157,6 +467,7 @@ class Categorical(Family):
 
     @staticmethod
     def logits(eta):
+        """The K logits ``[0, eta_1, ..., eta_{K-1}]``, shape (n, K)."""
         return torch.cat([torch.zeros_like(eta[:, :1]), eta], dim=1)
 
     def nll(self, eta, y):
@@ -170,17 +481,93 @@ class Categorical(Family):
     def mean(self, eta):
         return torch.softmax(self.logits(eta), dim=1)
 
+    def variance(self, mu):
+        """Per-class Bernoulli variance ``mu (1 - mu)`` of the class indicators."""
+        return mu * (1 - mu)
+
     def initial_intercept(self, y, sample_weight):
         counts = np.bincount(y, weights=sample_weight, minlength=self.n_classes)
         p = np.maximum(counts / counts.sum(), 1e-6)
         return np.log(p[1:] / p[0])
 
-    def loglik(self, eta, y, scale=1.0):
+    def loglik_obs(self, eta, y, scale=1.0):
         return -self.nll(eta, y)
+
+    def _onehot(self, y, like):
+        return F.one_hot(y.long(), self.n_classes).to(like.dtype)
+
+    def score_eta(self, eta, y, sample_weight=None, scale=1.0):
+        eta = eta.detach()
+        u = self._onehot(y, eta)[:, 1:] - self.mean(eta)[:, 1:]
+        return u if sample_weight is None else u * sample_weight[:, None]
+
+    def information_eta(self, eta, y, sample_weight=None, scale=1.0):
+        p = self.mean(eta.detach())[:, 1:]
+        W = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
+        return W if sample_weight is None else W * sample_weight[:, None, None]
+
+    def residuals(self, eta, y, sample_weight=None):
+        """Deviance ``sqrt(-2 log p_{y_i})`` and Pearson residuals summed in quadrature over
+        the class indicators (both >= 0: several classes have no sign)."""
+        mu = _np(self.mean(eta))
+        onehot = np.eye(mu.shape[1])[_np(y).astype(int)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dev = np.sqrt(-2 * np.log(np.sum(onehot * mu, 1)))
+            pear = np.sqrt(np.sum((onehot - mu) ** 2 / (mu * (1 - mu)), 1))
+        return dev, pear
+
+    def pearson_chi2(self, eta, y, sample_weight=None, by_output=False):
+        pear = self.residuals(eta, y)[1]
+        w = 1.0 if sample_weight is None else _np(sample_weight)
+        return float(np.sum(w * pear**2))
+
+    def simulate(self, mu, scale, rng):
+        u = rng.random(mu.shape[0])[:, None]
+        return (u > np.cumsum(mu, 1)).sum(1).clip(0, mu.shape[1] - 1).astype(np.int64)
 
 
 REGRESSION_FAMILIES = {"gaussian": Gaussian, "poisson": Poisson}
+#: the canonical-link GLM families with one linear predictor, by name
+GLM_FAMILIES = {"bernoulli": Bernoulli, "gaussian": Gaussian, "poisson": Poisson}
 
 
 def classification_family(n_classes):
+    """:class:`Bernoulli` for two classes, :class:`Categorical` for more."""
     return Bernoulli() if n_classes == 2 else Categorical(n_classes)
+
+
+def calibration_table(y, mu, n_bins=10):
+    """Bins of the predicted probability with observed frequencies and the Hosmer-Lemeshow test.
+
+    For one probability per row (two classes) the bins are those of the probability of the
+    second class against the 0/1 outcome; for several classes, of the predicted class's
+    probability against whether it was right. Rows are sorted by probability and split into
+    ``n_bins`` groups of (nearly) equal size (``np.array_split`` of the stable sort: equal
+    counts, not quantile breaks).
+
+    Returns
+    -------
+    table : DataFrame
+        Per bin: ``n``, ``mean_predicted``, ``observed``, ``p_min``, ``p_max``.
+    hosmer_lemeshow : tuple
+        ``(statistic, p_value)`` on ``n_bins - 2`` degrees of freedom.
+    """
+    import pandas as pd
+    from scipy import stats as sps
+
+    y, mu = _np(y), _np(mu)
+    if mu.ndim == 2:
+        p, hit = mu.max(1), (mu.argmax(1) == y).astype(float)
+    else:
+        p, hit = mu, y
+    order = np.argsort(p, kind="stable")
+    bins = np.array_split(order, min(n_bins, len(p)))
+    rows = [(i + 1, len(b), p[b].mean(), hit[b].mean(), p[b].min(), p[b].max())
+            for i, b in enumerate(bins)]
+    table = pd.DataFrame(rows, columns=["bin", "n", "mean_predicted", "observed",
+                                        "p_min", "p_max"]).set_index("bin")
+    e, o, n = table.mean_predicted.values, table.observed.values, table.n.values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = float(np.nansum(n * (o - e) ** 2 / (e * (1 - e))))
+    df = max(len(table) - 2, 1)
+    return table, (stat, float(sps.chi2.sf(stat, df)))

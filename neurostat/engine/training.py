@@ -510,15 +510,14 @@ def train_lbfgs(est, module, family, penalty, data, history):
     return _finish_lbfgs(est, module, res, unpack, first, m, s, history, curve)
 
 
-# Newton polish: GLMs of the built-in families with at most this many trainable parameters
-_POLISH_FAMILIES = ("bernoulli", "categorical", "gaussian", "poisson")
+# Newton polish: GLMs of families with closed-form curvature, at most this many parameters
 _POLISH_MAX_PARAMS = 2000
 
 
 def _can_polish(module, family, params, split):
-    """A GLM of a built-in family: no hidden layer, no dropout, no L1."""
+    """A GLM of a family that offers Newton steps: no hidden layer, no dropout, no L1."""
     if (split or not isinstance(module, MLP) or module.n_hidden_layers != 0
-            or _has_dropout(module) or getattr(family, "name", None) not in _POLISH_FAMILIES):
+            or _has_dropout(module) or not family.newton or not family.additive):
         return False
     k = sum(p.numel() for p in params)
     return 0 < k <= _POLISH_MAX_PARAMS

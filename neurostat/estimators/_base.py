@@ -235,7 +235,7 @@ class _BaseNeural(BaseEstimator):
         the same minimizer, reached at any scale of y. One scale for all targets keeps the
         equivalence exact for multi-output y.
         """
-        if family.name != "gaussian" or self.solver not in STOCHASTIC_SOLVERS:
+        if not family.location_scale or self.solver not in STOCHASTIC_SOLVERS:
             return None
         center = np.average(y, axis=0, weights=sample_weight)
         var = np.average((y - center) ** 2, axis=0, weights=sample_weight)

@@ -310,5 +310,6 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
-        tags.target_tags.positive_only = self.family == "poisson"
+        family = REGRESSION_FAMILIES.get(self.family)
+        tags.target_tags.positive_only = bool(family and family.nonnegative_target)
         return tags

@@ -16,7 +16,7 @@ from sklearn.base import is_classifier
 from sklearn.utils import check_random_state
 
 from ..engine.training import blas_threads, num_threads
-from .core import MAX_HESSIAN_PARAMS, encode_target, fit_statistics, residual_ss
+from .core import MAX_HESSIAN_PARAMS, encode_target, fit_statistics, pearson_chi2
 from .effects import effect_params
 
 
@@ -86,7 +86,7 @@ def bootstrap_statistics(est, lik, X, y, w, n_bootstrap, n_jobs, random_state):
         edf = float(lik.n_params)
         scale = 1.0
         if lik.family.has_scale:
-            scale = residual_ss(lik, lik.theta) / (lik.nobs - edf)
+            scale = pearson_chi2(lik, lik.theta) / (lik.nobs - edf)
         stats = {"edf": edf, "scale": scale, "penalized": False,
                  "hess_info": {"singular": False}}
     stats["cov_theta"] = np.atleast_2d(np.cov(thetas, rowvar=False))
@@ -96,25 +96,9 @@ def bootstrap_statistics(est, lik, X, y, w, n_bootstrap, n_jobs, random_state):
 
 
 def simulate(est, family, mu, scale, rng):
-    """Draw a response from fitted means ``mu`` (labels for a classifier).
-
-    Families other than the four built in provide ``family.simulate(mu, scale, rng)``.
-    """
-    name = family.name
-    if name == "bernoulli":
-        idx = (rng.random(mu.shape[0]) < mu).astype(int)
-    elif name == "categorical":
-        u = rng.random(mu.shape[0])[:, None]
-        idx = (u > np.cumsum(mu, 1)).sum(1).clip(0, mu.shape[1] - 1)
-    elif name == "poisson":
-        return rng.poisson(mu).astype(np.float64)
-    elif name == "gaussian":
-        return mu + np.sqrt(scale) * rng.standard_normal(mu.shape)
-    elif hasattr(family, "simulate"):
-        return family.simulate(mu, scale, rng)
-    else:
-        raise NotImplementedError(
-            f"No simulation for family {name!r}; define family.simulate(mu, scale, rng) for a "
-            "parametric bootstrap."
-        )
-    return est.classes_[idx] if is_classifier(est) else idx
+    """Draw a response from fitted means ``mu`` (``family.simulate``), as labels for a
+    classifier."""
+    draw = family.simulate(mu, scale, rng)
+    if is_classifier(est):
+        return est.classes_[draw.astype(np.int64)]
+    return draw

@@ -67,11 +67,7 @@ def resolve_data(est, X, y, sample_weight):
 
 
 def make_likelihood(est, X, y_enc, w):
-    """The estimator's :class:`Likelihood` (estimators with another likelihood provide
-    ``_inference_likelihood(X, y_enc, sample_weight)``)."""
-    hook = getattr(est, "_inference_likelihood", None)
-    if hook is not None:
-        return hook(X, y_enc, w)
+    """The estimator's :class:`Likelihood`: its fitted network and family on (X, y_enc, w)."""
     return Likelihood(est.module_, est.family_, X, y_enc, w)
 
 
@@ -83,18 +79,24 @@ def term_names(est, n_features=None):
     return ["intercept"] + [str(v) for v in names]
 
 
-def residual_ss(lik, theta, by_output=False):
-    """Weighted residual sum of squares on the response scale (gaussian families); with
-    ``by_output`` one per output column (an array)."""
+def pearson_chi2(lik, theta, by_output=False):
+    """The family's Pearson chi-square at ``theta`` (the residual sum of squares for gaussian);
+    with ``by_output`` one per output column (an array)."""
     with torch.no_grad():
-        mu = lik.mean(lik.eta(theta))
-    r = (lik.y - mu) ** 2
-    if by_output and r.ndim == 2:
-        w = torch.ones(r.shape[0], dtype=r.dtype) if lik.w is None else lik.w
-        return (w[:, None] * r).sum(0).numpy()
-    if r.ndim == 2:
-        r = r.sum(1)
-    return float(r.sum() if lik.w is None else (lik.w * r).sum())
+        eta = lik.eta(theta)
+    return lik.family.pearson_chi2(eta, lik.y, lik.w, by_output=by_output)
+
+
+def llf_at(lik, eta, scale=None):
+    """The reported log-likelihood at linear predictor ``eta``: at the family's ``llf_scale``
+    (for gaussian the maximum-likelihood variance ``RSS / n``, per output for separate
+    regressions, as statsmodels reports it)."""
+    fam = lik.family
+    if not fam.has_scale:
+        return float(lik.loglik(eta))
+    chi2 = fam.pearson_chi2(eta, lik.y, lik.w, by_output=separate_scales(lik))
+    k = lik.y.shape[1] if lik.y.ndim == 2 else 1
+    return float(lik.loglik(eta, scale=fam.llf_scale(chi2, lik.nobs, k, scale)))
 
 
 def separate_scales(lik):
@@ -138,7 +140,7 @@ def fit_statistics(est, lik):
         # one dispersion per output, each on its own residual df (n - edf / k): the curvature
         # is block diagonal across outputs, so block j is divided by scale_j
         k = lik.y.shape[1]
-        scale = residual_ss(lik, lik.theta, by_output=True) / max(lik.nobs - edf / k, 1e-300)
+        scale = pearson_chi2(lik, lik.theta, by_output=True) / max(lik.nobs - edf / k, 1e-300)
         sp = scale[output_of_params(lik)][active]
         R = np.sqrt(np.outer(sp, sp))
         return {"H": H1 / R, "I": F1 / R, "A": A1 / R, "Ainv": A1inv * R, "edf": edf,
@@ -146,7 +148,7 @@ def fit_statistics(est, lik):
                 "penalized": penalized}
     if lik.family.has_scale:
         k = lik.y.shape[1] if lik.y.ndim == 2 else 1
-        scale = residual_ss(lik, lik.theta) / max(lik.nobs * k - edf, 1e-300)
+        scale = pearson_chi2(lik, lik.theta) / max(lik.nobs * k - edf, 1e-300)
     return {"H": H1 / scale, "I": F1 / scale, "A": A1 / scale, "Ainv": A1inv * scale, "edf": edf,
             "scale": scale, "param_scale": None, "active": active, "hess_info": info,
             "penalized": penalized}

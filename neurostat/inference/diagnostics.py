@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 from scipy import stats as sps
 
+from ..engine.families import calibration_table as _calibration_table
 from .covariance import InferenceWarning
 
 #: sup-norm of the objective's gradient above which inference is flagged (the objective is a
@@ -68,13 +69,9 @@ class Diagnostics:
 def objective_gradient(res):
     """Gradient of the training objective (mean weighted nll + penalty) at theta."""
     lik, est = res.likelihood, res.model
-    old = lik.scale
-    lik.scale = 1.0  # the objective's gaussian nll is at unit scale
-    try:
-        t = lik.theta.clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(-lik.loglik(lik.eta(t)) / lik.nobs, t)
-    finally:
-        lik.scale = old
+    t = lik.theta.clone().requires_grad_(True)
+    # the objective's gaussian nll is at unit scale
+    (g,) = torch.autograd.grad(-lik.loglik(lik.eta(t), scale=1.0) / lik.nobs, t)
     g = g.numpy().copy()
     mask = lik.penalized_mask().numpy()
     theta = lik.theta.numpy()
@@ -90,52 +87,18 @@ def objective_gradient(res):
 
 
 def residuals(res):
+    """``(deviance, pearson)`` residuals of the fit, from its family."""
     lik = res.likelihood
-    y = lik.y.numpy()
-    mu = res.fittedvalues
-    name = lik.family.name
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if name == "bernoulli":
-            ll = np.where(y > 0, np.log(mu), np.log1p(-mu))
-            dev = np.sign(y - mu) * np.sqrt(-2 * ll)
-            pear = (y - mu) / np.sqrt(mu * (1 - mu))
-        elif name == "poisson":
-            term = np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu)
-            dev = np.sign(y - mu) * np.sqrt(2 * np.maximum(term, 0))
-            pear = (y - mu) / np.sqrt(mu)
-        elif name == "categorical":
-            onehot = np.eye(mu.shape[1])[y.astype(int)]
-            dev = np.sqrt(-2 * np.log(np.sum(onehot * mu, 1)))
-            pear = np.sqrt(np.sum((onehot - mu) ** 2 / (mu * (1 - mu)), 1))
-        else:
-            dev = pear = y - mu
-    if lik.w is not None:
-        dev, pear = dev * np.sqrt(lik.w.numpy()), pear * np.sqrt(lik.w.numpy())
-    return dev, pear
+    with torch.no_grad():
+        eta = lik.eta(lik.theta)
+    return lik.family.residuals(eta, lik.y, lik.w)
 
 
 def calibration_table(res, n_bins=10):
     """Decile bins of the predicted probability (of the second class, or of the predicted class
-    for several classes) with observed frequencies and the Hosmer-Lemeshow statistic."""
-    y = res.likelihood.y.numpy()
-    mu = res.fittedvalues
-    if mu.ndim == 2:
-        pred = mu.argmax(1)
-        p, hit = mu.max(1), (pred == y).astype(float)
-    else:
-        p, hit = mu, y
-    order = np.argsort(p, kind="stable")
-    bins = np.array_split(order, min(n_bins, len(p)))
-    rows = []
-    for i, b in enumerate(bins):
-        rows.append((i + 1, len(b), p[b].mean(), hit[b].mean(), p[b].min(), p[b].max()))
-    table = pd.DataFrame(rows, columns=["bin", "n", "mean_predicted", "observed",
-                                        "p_min", "p_max"]).set_index("bin")
-    e, o, n = table.mean_predicted.values, table.observed.values, table.n.values
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = float(np.nansum(n * (o - e) ** 2 / (e * (1 - e))))
-    df = max(len(table) - 2, 1)
-    return table, (stat, float(sps.chi2.sf(stat, df)))
+    for several classes) with observed frequencies and the Hosmer-Lemeshow statistic (see
+    :func:`neurostat.engine.families.calibration_table`)."""
+    return _calibration_table(res.likelihood.y.numpy(), res.fittedvalues, n_bins)
 
 
 def diagnostics(res):
@@ -162,7 +125,7 @@ def diagnostics(res):
     dev, pear = residuals(res)
     est = res.model
     calib, hl = (None, None)
-    if res.likelihood.family.name in ("bernoulli", "categorical"):
+    if res.likelihood.family.classification:
         calib, hl = calibration_table(res)
     return Diagnostics(gnorm, stationary, min_eig, cond, res.converged,
                        int(getattr(est, "n_iter_", 0)), dev, pear, calib, hl)

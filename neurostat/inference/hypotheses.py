@@ -85,18 +85,13 @@ class LRTestResults:
 
 
 def _loglik_of(est, X, y, w):
-    """Log-likelihood of a fitted estimator on (X, y) without any curvature (cheap)."""
-    from .core import encode_target, make_likelihood, residual_ss, separate_scales
+    """Log-likelihood of a fitted estimator on (X, y) without any curvature (cheap), at the
+    dispersion its reported llf uses."""
+    from .core import encode_target, llf_at, make_likelihood
 
     lik = make_likelihood(est, X, encode_target(est, y), w)
     with torch.no_grad():
-        eta = lik.eta(lik.theta)
-        if separate_scales(lik):
-            lik.scale = torch.as_tensor(residual_ss(lik, lik.theta, by_output=True) / lik.nobs)
-        elif lik.family.has_scale:
-            k = lik.y.shape[1] if lik.y.ndim == 2 else 1
-            lik.scale = residual_ss(lik, lik.theta) / (lik.nobs * k)
-        return float(lik.loglik(eta))
+        return llf_at(lik, lik.eta(lik.theta))
 
 
 def _lr_replicate(full, restricted, Xf, Xr, w, family, mu, scale, seed):
@@ -150,7 +145,7 @@ def compare_lr_test(full, restricted, method="chi2", *, n_bootstrap=99, n_jobs=N
     lf, lr_ = full.likelihood, restricted.likelihood
     if lf.nobs != lr_.nobs or not torch.equal(lf.y, lr_.y):
         raise ValueError("The two models must be fitted to the same observations and response.")
-    if lf.family.name != lr_.family.name:
+    if lf.family != lr_.family:
         raise ValueError("The two models must have the same family.")
     if lr_.n_params >= lf.n_params:
         raise ValueError(

@@ -39,14 +39,12 @@ class Likelihood:
         The fitted parameters, flattened in ``module.named_parameters()`` order.
     names, shapes : lists
         Name and shape of each parameter block of ``theta``.
-    scale : float
-        Dispersion used by :meth:`loglik` (1 while computing curvature; see
-        :func:`neurostat.inference.inference`).
     """
 
-    #: True when ``loglik`` is a sum of per-row terms, so it may be computed in row blocks and
-    #: its Hessian with respect to the linear predictor is block diagonal (one k x k block per row)
-    additive = True
+    @property
+    def additive(self):
+        """The family's log-likelihood is a sum of per-row terms (computed in row blocks)."""
+        return self.family.additive
 
     def __init__(self, module, family, X, y, sample_weight=None):
         self.module = copy.deepcopy(module).cpu().double().eval()
@@ -66,7 +64,6 @@ class Likelihood:
                       if not p.requires_grad}
         self.fixed.update(dict(self.module.named_buffers()))
         self.theta = torch.cat([p.detach().reshape(-1) for _, p in named])
-        self.scale = 1.0
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -130,77 +127,22 @@ class Likelihood:
         w = None if self.w is None else self.w[rows]
         return self.X[rows], self.y[rows], w
 
-    # ------------------------------------------------------------------ the extension point
-    def loglik(self, eta, rows=slice(None)):
+    # ------------------------------------------------------------------ the family's math
+    def loglik(self, eta, rows=slice(None), scale=1.0):
         """Total (weighted) log-likelihood of ``rows`` at linear predictor ``eta`` (scalar).
 
-        ``eta`` holds the linear predictor of exactly those rows. Families whose likelihood is
-        not additive over rows (``additive = False``) are only ever called with all rows.
+        ``eta`` holds the linear predictor of exactly those rows; ``scale`` is the dispersion
+        (families without one ignore it). A family that is not additive over rows is only
+        ever called with all rows.
         """
-        y = self.y[rows]
-        ll = self.family.loglik(eta, y, self.scale)
-        return ll.sum() if self.w is None else (self.w[rows] * ll).sum()
+        return self.family.loglik(eta, self.y[rows], self._w(rows), scale)
 
-    def _closed_form(self, eta, rows):
-        """``(u, W)`` of the built-in families in closed form (canonical links: ``u = y - mu``,
-        ``W = var(mu)``), or None - then autograd differentiates ``loglik``."""
-        if type(self).loglik is not Likelihood.loglik:
-            return None
-        name = getattr(self.family, "name", None)
-        if name not in ("bernoulli", "poisson", "gaussian", "categorical"):
-            return None
-        y = self.y[rows]
-        eta = eta.detach()
-        n, k = eta.shape
-        if name == "categorical":
-            p = self.family.mean(eta)[:, 1:]
-            onehot = torch.nn.functional.one_hot(y.long(), k + 1)[:, 1:].to(eta.dtype)
-            u = onehot - p
-            W = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
-        else:
-            mu = self.family.mean(eta)
-            mu = mu[:, None] if mu.ndim == 1 else mu
-            yy = y[:, None] if y.ndim == 1 else y
-            u = yy - mu
-            if name == "bernoulli":
-                var = mu * (1 - mu)
-            elif name == "poisson":
-                var = mu
-            else:
-                u = u / self.scale
-                var = torch.ones_like(mu) / torch.as_tensor(self.scale, dtype=mu.dtype)
-            W = torch.diag_embed(var)
-        if self.w is not None:
-            w = self.w[rows]
-            u, W = u * w[:, None], W * w[:, None, None]
-        return u, W
+    def _w(self, rows):
+        return None if self.w is None else self.w[rows]
 
-    def score_eta(self, eta, rows=slice(None)):
-        """``d loglik / d eta``, shape (n_rows, k)."""
-        closed = self._closed_form(eta, rows) if self.additive else None
-        if closed is not None:
-            return closed[0]
-        eta = eta.detach().requires_grad_(True)
-        (g,) = torch.autograd.grad(self.loglik(eta, rows), eta)
-        return g
-
-    def hessian_eta(self, eta, rows=slice(None)):
-        """``-d^2 loglik / d eta^2``: (n, k, k) per-row blocks when ``additive``, else a dense
-        (n*k, n*k) matrix (rows major)."""
-        n, k = eta.shape
-        closed = self._closed_form(eta, rows) if self.additive else None
-        if closed is not None:
-            return closed[1]
-        if not self.additive:
-            f = lambda e: -self.loglik(e.view(n, k), rows)  # noqa: E731
-            return torch.func.hessian(f)(eta.detach().reshape(-1))
-        eta = eta.detach().requires_grad_(True)
-        (g,) = torch.autograd.grad(self.loglik(eta, rows), eta, create_graph=True)
-        out = torch.empty(n, k, k, dtype=eta.dtype)
-        for j in range(k):
-            (hj,) = torch.autograd.grad(g[:, j].sum(), eta, retain_graph=j < k - 1)
-            out[:, j, :] = -hj
-        return out
+    def score_eta(self, eta, rows=slice(None), scale=1.0):
+        """``d loglik / d eta``, shape (n_rows, k) (the family's closed form where it has one)."""
+        return self.family.score_eta(eta.detach(), self.y[rows], self._w(rows), scale)
 
     def jacobian(self, theta, rows=slice(None), fn=None):
         """Per-row Jacobian ``d fn(x_i) / d theta`` of shape (n_rows, k, n_params).
@@ -225,59 +167,44 @@ class Likelihood:
         """Per-observation score contributions ``d (w_i l_i) / d theta``, shape (n, n_params).
 
         Their sum is the gradient of the log-likelihood and their outer products give the
-        "meat" of the sandwich. Valid when ``additive``; other likelihoods override it.
+        "meat" of the sandwich (for the Cox family, Lin & Wei's score residuals).
         """
         theta = self.theta if theta is None else theta
         out = torch.empty(self.n_rows, self.n_params, dtype=torch.float64)
-        for r in self.rows():
+        for r in self._blocks():
             with torch.no_grad():
                 e = self.eta(theta, self.X[r])
-            u = self.score_eta(e, r)
-            G = self.jacobian(theta, r)
-            out[r] = torch.einsum("nk,nkp->np", u, G)
+            out[r] = self.family.score_obs(self.jacobian(theta, r), e, self.y[r], self._w(r))
         return out
+
+    def _blocks(self):
+        return self.rows() if self.family.additive else [slice(None)]
 
     def hessian(self, theta=None):
         """Hessian of the negative log-likelihood with respect to ``theta`` (p, p)."""
         return self.curvatures(theta)[0]
 
     def curvatures(self, theta=None):
-        """``(H, F)``: the observed information ``H = G' W G - R`` and the Fisher (Gauss-Newton)
-        information ``F = G' W G``, both (p, p) on the sum scale.
+        """``(H, F)``: the observed information ``H = F - R`` and the Fisher (Gauss-Newton)
+        information ``F = G' W G``, both (p, p) on the sum scale at unit dispersion.
 
-        ``G`` is the Jacobian of eta, ``W = -d^2 l / d eta^2`` and
+        ``G`` is the Jacobian of eta, ``W = -d^2 l / d eta^2`` (the family's
+        :meth:`~neurostat.engine.families.Family.information`) and
         ``R = sum_i u_i' d^2 eta_i / d theta^2`` with ``u = dl/deta`` (zero with no hidden layer;
-        closed form for one hidden layer, autograd otherwise). Summed in row blocks. ``F`` is
-        positive semi-definite even away from a maximum of the likelihood (penalized fits).
+        closed form for one hidden layer, autograd otherwise). Summed in row blocks for an
+        additive family. ``F`` is positive semi-definite even away from a maximum of the
+        likelihood (penalized fits).
         """
         theta = self.theta if theta is None else theta
         p = self.n_params
         F = torch.zeros(p, p, dtype=torch.float64)
         R = torch.zeros(p, p, dtype=torch.float64)
-        if not self.additive:
+        for r in self._blocks():
             with torch.no_grad():
-                e = self.eta(theta)
-            n, k = e.shape
-            G = self.jacobian(theta).reshape(n * k, p)
-            F += G.T @ self.hessian_eta(e) @ G
-            R += self.curvature(theta, self.score_eta(e), slice(None))
-        else:
-            for r in self.rows():
-                with torch.no_grad():
-                    e = self.eta(theta, self.X[r])
-                W = self.hessian_eta(e, r)
-                G = self.jacobian(theta, r)
-                if G.shape[1] == 1 and bool((W >= 0).all()):
-                    # symmetric rank-k update: half the flops of g' (W g)
-                    gw = (G[:, 0, :] * W[:, 0, 0, None].sqrt()).numpy()
-                    F += torch.from_numpy(_syrk(gw))
-                elif G.shape[1] == 1:
-                    g = G[:, 0, :]
-                    F += g.T @ (W[:, 0, 0, None] * g)
-                else:
-                    F += torch.einsum("nkp,nkl,nlq->pq", G, W, G)
-                if not self._linear_in_theta():
-                    R += self.curvature(theta, self.score_eta(e, r), r)
+                e = self.eta(theta, self.X[r])
+            F += self.family.information(self.jacobian(theta, r), e, self.y[r], self._w(r))
+            if not self._linear_in_theta():
+                R += self.curvature(theta, self.score_eta(e, r), r)
         F = 0.5 * (F + F.T)
         H = F - 0.5 * (R + R.T)
         return H, F
@@ -300,22 +227,17 @@ class Likelihood:
 
         return torch.func.hessian(s)(theta)
 
-    def null_loglik(self):
-        """Log-likelihood of the intercept-only model (at the fitted scale for gaussian)."""
-        y = self.y.numpy()
+    def null_eta(self):
+        """Linear predictor of the family's null model at every row (n, k)."""
         w = None if self.w is None else self.w.numpy()
-        b0 = torch.as_tensor(self.family.initial_intercept(y, w), dtype=torch.float64)
-        eta0 = b0.expand(self.n_rows, b0.numel()).clone()
-        return float(self.loglik(eta0))
+        return self.family.null_eta(self.y.numpy(), w, self._n_out())
+
+    def null_loglik(self, scale=1.0):
+        """Log-likelihood of the null model (intercept only; for Cox, no covariate effect)."""
+        return float(self.loglik(self.null_eta(), scale=scale))
 
     def mean(self, eta):
         return self.family.mean(eta)
-
-
-def _syrk(a):
-    """``a' a``: numpy recognises the transposed self-product and calls BLAS syrk (half the
-    flops of a general product; torch's matmul does not)."""
-    return a.T @ a
 
 
 def per_row_grad(fn, theta, X):

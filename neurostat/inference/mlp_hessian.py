@@ -72,15 +72,14 @@ def mlp_jacobian(lik, theta, X):
     """Per-row Jacobian ``d eta_i / d theta`` (n, k, p) of an MLP with at most one hidden
     layer in closed form (None for other modules)."""
     module = lik.module
-    if type(module) is not MLP or module.n_hidden_layers > 1 or lik.fixed:
+    if type(module) is not MLP or module.n_hidden_layers > 1:
         return None
     params = lik.unflatten(theta)
-    sl = lik.slices()
+    sl = lik.slices()  # estimated blocks only: frozen ones (freeze, Cox's bias) get no column
     n = X.shape[0]
     last = module.n_hidden_layers
     k = params[f"layers.{last}.bias"].shape[0]
     G = torch.zeros(n, k, lik.n_params, dtype=torch.float64)
-    ones = torch.ones(n, dtype=torch.float64)
     if last == 0:
         hidden = X
     else:
@@ -94,14 +93,17 @@ def mlp_jacobian(lik, theta, X):
         H = A.shape[0]
         for j in range(k):
             gz = V[j][None, :] * s1  # (n, H): d eta_j / d z_h
-            wa = sl["layers.0.weight"]
-            G[:, j, wa] = (gz[:, :, None] * X[:, None, :]).reshape(n, H * d)
-            G[:, j, sl["layers.0.bias"]] = gz
-    w, b = sl[f"layers.{last}.weight"], sl[f"layers.{last}.bias"]
+            if "layers.0.weight" in sl:
+                G[:, j, sl["layers.0.weight"]] = (gz[:, :, None] * X[:, None, :]).reshape(n, H * d)
+            if "layers.0.bias" in sl:
+                G[:, j, sl["layers.0.bias"]] = gz
+    w, b = sl.get(f"layers.{last}.weight"), sl.get(f"layers.{last}.bias")
     m = hidden.shape[1]
     for j in range(k):
-        G[:, j, w.start + j * m:w.start + (j + 1) * m] = hidden
-        G[:, j, b.start + j] = ones
+        if w is not None:
+            G[:, j, w.start + j * m:w.start + (j + 1) * m] = hidden
+        if b is not None:
+            G[:, j, b.start + j] = 1.0
     return G
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import torch
 from scipy import stats as sps
 
-from .core import term_names
+from .core import llf_at, term_names
 from .effects import delta_cov, effect_params, is_glm
 
 
@@ -129,21 +129,6 @@ class InferenceResults:
         return pd.DataFrame({0: lo, 1: hi}, index=self._index)
 
     # ------------------------------------------------------------------ likelihood
-    def _loglik(self, eta, mle_rss=None):
-        lik = self.likelihood
-        if not lik.family.has_scale:
-            return float(lik.loglik(eta))
-        k = lik.y.shape[1] if lik.y.ndim == 2 else 1
-        old = lik.scale
-        mle_rss = np.asarray(mle_rss, dtype=np.float64)
-        # the maximum-likelihood dispersion: per output for separate regressions
-        lik.scale = (torch.as_tensor(mle_rss / lik.nobs) if mle_rss.ndim == 1
-                     else float(mle_rss) / (lik.nobs * k))
-        try:
-            return float(lik.loglik(eta))
-        finally:
-            lik.scale = old
-
     @cached_property
     def fittedvalues(self):
         """Fitted means (response scale)."""
@@ -153,33 +138,16 @@ class InferenceResults:
 
     @cached_property
     def llf(self):
+        """Log-likelihood of the fit (gaussian: at the maximum-likelihood scale ``RSS / n``)."""
         lik = self.likelihood
         with torch.no_grad():
-            eta = lik.eta(lik.theta)
-        rss = None
-        if lik.family.has_scale:
-            from .core import residual_ss, separate_scales
-            rss = residual_ss(lik, lik.theta, by_output=separate_scales(lik))
-        return self._loglik(eta, rss)
+            return llf_at(lik, lik.eta(lik.theta), self.scale)
 
     @cached_property
     def llnull(self):
+        """Log-likelihood of the null model (intercept only; for Cox, ``eta = 0``)."""
         lik = self.likelihood
-        if lik.family.has_scale:
-            y = lik.y.numpy()
-            w = None if lik.w is None else lik.w.numpy()
-            ybar = np.average(y, axis=0, weights=w)
-            from .core import separate_scales
-            r = (y - ybar) ** 2
-            if r.ndim == 2 and separate_scales(lik):
-                rss = (r if w is None else w[:, None] * r).sum(0)
-            else:
-                r = r.sum(1) if r.ndim == 2 else r
-                rss = float(np.sum(r if w is None else w * r))
-            shape = (lik.n_rows, self.k_constant)
-            eta0 = torch.as_tensor(np.broadcast_to(np.atleast_1d(ybar), shape).copy())
-            return self._loglik(eta0, rss)
-        return lik.null_loglik()
+        return llf_at(lik, lik.null_eta(), self.scale)
 
     @property
     def df_model(self):

@@ -189,9 +189,9 @@ class NeuralCoxRegressor(_BaseNeural):
         order ``sqrt(eps / lambda_min)`` in ill-conditioned problems; Newton's quadratic
         convergence takes the fit to the optimum to ~1e-12 (as statsmodels' and R's Newton).
         """
-        from .inference import CoxLikelihood
+        from ..inference.likelihood import Likelihood
 
-        lik = CoxLikelihood(self.module_, self.family_, X, y_enc, sample_weight)
+        lik = Likelihood(self.module_, self.family_, X, y_enc, sample_weight)
         ridge = lik.nobs * float(self.alpha) * (1.0 - float(self.l1_ratio))
         Xt = lik.X
 
@@ -356,10 +356,6 @@ class NeuralCoxRegressor(_BaseNeural):
         res = inference(self, X, y, cov_type, alpha=alpha, sample_weight=sample_weight,
                         n_bootstrap=n_bootstrap, n_jobs=n_jobs, random_state=random_state)
         return CoxInferenceResults.from_results(res)
-
-    def _inference_likelihood(self, X, y_enc, sample_weight):
-        from .inference import CoxLikelihood
-        return CoxLikelihood(self.module_, self.family_, X, y_enc, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

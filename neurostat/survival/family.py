@@ -222,6 +222,9 @@ class Cox(Family):
 
     The encoded target is a float array (n, 2) of (time, event); ``time`` may be replaced by
     any order-preserving code (the estimator trains on dense time ranks, exact in float32).
+    The partial likelihood couples the rows through the risk sets (``additive = False``):
+    every method takes all rows at once, and the information and score residuals are built
+    from cumulative sums over the sorted risk sets in ``O(n p^2)``, never an ``n x n`` matrix.
 
     Parameters
     ----------
@@ -229,6 +232,8 @@ class Cox(Family):
     """
 
     name, link = "cox", "log"
+    additive = False
+    newton = True
 
     def __init__(self, ties="efron"):
         if ties not in TIES:
@@ -243,6 +248,15 @@ class Cox(Family):
         if y.ndim != 2 or y.shape[1] != 2:
             raise ValueError(f"The cox family needs (time, event) pairs; got shape {y.shape}.")
 
+    def initial_intercept(self, y, sample_weight):
+        """Zero: a Cox model has no intercept (the estimator freezes the output bias)."""
+        return np.zeros(1)
+
+    def null_eta(self, y, sample_weight, n_outputs):
+        """``eta = 0``: no covariate effect."""
+        return torch.zeros(len(y), 1, dtype=torch.float64)
+
+    # ----------------------------------------------------------------- likelihood
     def loss(self, eta, y, sample_weight=None):
         """Negative log partial likelihood over the rows' own risk sets, divided by
         ``sum_i w_i`` (``n`` unweighted)."""
@@ -250,22 +264,113 @@ class Cox(Family):
         total = y.shape[0] if sample_weight is None else sample_weight.sum()
         return -ll / total
 
-    def nll(self, eta, y):
-        raise NotImplementedError(
-            "The Cox partial likelihood does not split into per-observation terms; use "
-            "Cox.loss (training) or partial_loglik (inference)."
-        )
-
     def mean(self, eta):
         """The relative hazard (partial hazard) ``exp(eta)``."""
         return torch.exp(eta[:, 0] if eta.ndim == 2 else eta)
 
-    def initial_intercept(self, y, sample_weight):
-        """Zero: a Cox model has no intercept (the estimator freezes the output bias)."""
-        return np.zeros(1)
+    def loglik(self, eta, y, sample_weight=None, scale=1.0):
+        """The weighted log partial likelihood (``scale`` is ignored: there is no dispersion)."""
+        return partial_loglik(eta, y[:, 0], y[:, 1], sample_weight, self.ties,
+                              self._risk_sets(y, sample_weight))
 
-    def loglik(self, eta, y, scale=1.0):
-        raise NotImplementedError(
-            "The Cox partial likelihood is not a sum of per-observation terms; inference uses "
-            "neurostat.cox_inference.CoxLikelihood."
-        )
+    def _risk_sets(self, y, w):
+        # inference asks for the information, the scores and the likelihood of one fixed
+        # target many times: keep the sorted structure of the last (y, w) seen
+        cached = getattr(self, "_cache", None)
+        if cached is not None and cached[0] is y and cached[1] is w:
+            return cached[2]
+        rs = RiskSets(y[:, 0], y[:, 1], w)
+        self._cache = (y, w, rs)
+        return rs
+
+    def _pieces(self, G, eta, y, w):
+        """Sorted-order quantities shared by the information and the score residuals."""
+        rs = self._risk_sets(y, w)
+        e = rs.sort(eta.detach())
+        G = G[:, 0, :]
+        if rs.keep is not None:
+            G = G[rs.keep]
+        G = G[rs.order]
+        w = torch.ones_like(e) if rs.w is None else rs.w
+        r = w * torch.exp(e - e.max())  # a common shift cancels in every ratio below
+        first = rs.first
+        S = torch.flip(torch.cumsum(torch.flip(r, (0,)), 0), (0,))[first]
+        Q = torch.flip(torch.cumsum(torch.flip(r[:, None] * G, (0,)), 0), (0,))[first]
+        c, a = rs.efron_coefficients(self.ties)
+        d = rs.d
+        n = e.shape[0]
+        SD = torch.zeros(n, dtype=e.dtype).index_add_(0, first, d * r)[first]
+        QD = torch.zeros_like(G).index_add_(0, first, (d * r)[:, None] * G)[first]
+        T = torch.where(d > 0, S - a * SD, torch.ones_like(S))  # one denominator per event
+        m = (Q - a[:, None] * QD) / T[:, None]  # risk-set mean of G for each event's term
+        return rs, G, w, r, d, c, a, T, m
+
+    def information(self, G, eta, y, sample_weight=None, scale=1.0):
+        rs, G, w, r, d, c, a, T, m = self._pieces(G, eta, y, sample_weight)
+        n = r.shape[0]
+        first = rs.first
+        h = c / T  # each event term's hazard increment
+        Hg = torch.zeros(n, dtype=r.dtype).index_add_(0, first, h)
+        Hg_own = torch.zeros(n, dtype=r.dtype).index_add_(0, first, h * (1 - a))
+        Lam = torch.cumsum(Hg, 0)  # sum over event times <= t_i (group starts come first)
+        kappa = r * (Lam - d * (Hg - Hg_own)[first])
+        F = G.T @ (kappa[:, None] * G) - (c[:, None] * m).T @ m
+        return 0.5 * (F + F.T)
+
+    def score_obs(self, G, eta, y, sample_weight=None, scale=1.0):
+        """Per-observation score residuals ``w_j s_j`` (Lin & Wei 1989; R's
+        ``residuals(fit, "score")`` times the weights), shape (n, p); they sum to the score."""
+        rs, G, w, r, d, c, a, T, m = self._pieces(G, eta, y, sample_weight)
+        n, p = G.shape
+        first = rs.first
+        h = c / T
+        Hg = torch.zeros(n, dtype=r.dtype).index_add_(0, first, h)
+        Hg_own = torch.zeros(n, dtype=r.dtype).index_add_(0, first, h * (1 - a))
+        kappa = r * (torch.cumsum(Hg, 0) - d * (Hg - Hg_own)[first])
+        Bg = torch.zeros(n, p, dtype=r.dtype).index_add_(0, first, h[:, None] * m)
+        Bg_tie = torch.zeros(n, p, dtype=r.dtype).index_add_(0, first, (h * a)[:, None] * m)
+        B = torch.cumsum(Bg, 0) - d[:, None] * Bg_tie[first]
+        # an event is centred by the average of its time's Efron risk-set means
+        dg = rs.n_tied.clamp(min=1)
+        mbar = torch.zeros(n, p, dtype=r.dtype).index_add_(0, first, d[:, None] * m)[first]
+        mbar = mbar / dg[:, None]
+        s = (w * d)[:, None] * (G - mbar) - kappa[:, None] * G + r[:, None] * B
+        n_rows = eta.shape[0]
+        out = torch.zeros(n_rows, p, dtype=torch.float64)
+        rows = torch.arange(n_rows)
+        if rs.keep is not None:
+            rows = rows[rs.keep]
+        out[rows[rs.order]] = s
+        return out
+
+    # ----------------------------------------------------------------- residuals
+    def martingale_residuals(self, eta, y, sample_weight=None):
+        """``d_i - H0(t_i) exp(eta_i)`` with Breslow's ``H0`` (R's
+        ``residuals(fit, "martingale")`` after a Breslow fit), numpy (n,)."""
+        from .metrics import breslow_baseline, step_values
+
+        y = _np(y)
+        eta = _np(eta).reshape(-1)
+        w = None if sample_weight is None else _np(sample_weight)
+        times, h0 = breslow_baseline(y[:, 0], y[:, 1], eta, w)
+        return y[:, 1] - step_values(times, h0, y[:, 0]) * np.exp(eta)
+
+    def residuals(self, eta, y, sample_weight=None):
+        """``(deviance, martingale)``: the Cox model has no Pearson residual; the deviance
+        residual is ``sign(M) sqrt(-2 (M + d log(d - M)))`` of the martingale residual M."""
+        m = self.martingale_residuals(eta, y, sample_weight)
+        d = _np(y)[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inner = np.where(d > 0, np.log(np.where(d > 0, d - m, 1.0)), 0.0)
+        dev = np.sign(m) * np.sqrt(np.maximum(-2 * (m + d * inner), 0.0))
+        return dev, m
+
+    def pearson_chi2(self, eta, y, sample_weight=None, by_output=False):
+        """The sum of squared martingale residuals (the Cox model has no Pearson residual)."""
+        m = self.martingale_residuals(eta, y, sample_weight)
+        w = np.ones_like(m) if sample_weight is None else _np(sample_weight)
+        return float(np.sum(w * m**2))
+
+
+def _np(a):
+    return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)

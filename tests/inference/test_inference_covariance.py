@@ -156,31 +156,3 @@ def test_too_many_parameters_suggests_bootstrap():
             est.inference()
     finally:
         core.MAX_HESSIAN_PARAMS = old
-
-
-@pytest.mark.parametrize("family", ["bernoulli", "categorical", "poisson", "gaussian"])
-def test_closed_form_eta_derivatives_match_autograd(family):
-    # u = y - mu and W = var(mu) (weighted) == autograd of the family's loglik, 1e-12
-    rng = np.random.default_rng(0)
-    n = 30
-    eta = torch.as_tensor(rng.normal(size=(n, 2 if family == "categorical" else 1)))
-    from neurostat.engine.families import Bernoulli, Categorical, Gaussian, Poisson
-    fam = {"bernoulli": Bernoulli(), "categorical": Categorical(3), "poisson": Poisson(),
-           "gaussian": Gaussian()}[family]
-    y = {"bernoulli": rng.integers(0, 2, n).astype(float), "categorical": rng.integers(0, 3, n),
-         "poisson": rng.poisson(2.0, n).astype(float), "gaussian": rng.normal(size=n)}[family]
-    w = rng.uniform(0.5, 1.5, n)
-
-    class Autograd(Likelihood):
-        def loglik(self, eta, rows=slice(None)):
-            return super().loglik(eta, rows)
-
-    X = np.zeros((n, 1))
-    module = NeuralRegressor((), solver="lbfgs").fit(X, rng.normal(size=n)).module_
-    a = Likelihood(module, fam, X, y, w)
-    b = Autograd(module, fam, X, y, w)
-    a.scale = b.scale = 1.7
-    assert a._closed_form(eta, slice(None)) is not None
-    assert b._closed_form(eta, slice(None)) is None
-    torch.testing.assert_close(a.score_eta(eta), b.score_eta(eta), rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(a.hessian_eta(eta), b.hessian_eta(eta), rtol=1e-12, atol=1e-12)

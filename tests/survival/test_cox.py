@@ -21,6 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from neurostat import NeuralCoxRegressor
+from neurostat.inference.likelihood import Likelihood
 from neurostat.survival.family import Cox, as_survival_target, partial_loglik
 from neurostat.survival.metrics import breslow_baseline, concordance_index
 from neurostat.inference import InferenceWarning
@@ -297,7 +298,7 @@ def test_closed_form_curvature_and_score_residuals_equal_autograd(ties):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         net.fit(X, y, sample_weight=w)
-    lik = net._inference_likelihood(X, y, net._training_data[2])
+    lik = Likelihood(net.module_, net.family_, X, y, net._training_data[2])
     H, _ = lik.curvatures()
     auto = torch.func.hessian(lambda t: -lik.loglik(lik.eta(t)))(lik.theta)
     assert float((H - auto).abs().max() / auto.abs().max()) < 1e-10
