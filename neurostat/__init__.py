@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "NeuralClassifier": "neurostat.estimators.neural",
     "NeuralRegressor": "neurostat.estimators.neural",
-    "DivergenceError": "neurostat.engine.training",
+    "DivergenceError": "neurostat.engine.solvers",
     "ProjectionPursuitRegressor": "neurostat.ppr",
     "RidgeFunctionDisplay": "neurostat.ppr",
     "LossCurveDisplay": "neurostat.plotting",

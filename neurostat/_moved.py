@@ -18,7 +18,7 @@ MOVED = {
     "neurostat.networks": "neurostat.engine.networks",
     "neurostat.families": "neurostat.engine.families",
     "neurostat.penalties": "neurostat.engine.penalties",
-    "neurostat.training": "neurostat.engine.training",
+    "neurostat.training": "neurostat.engine.solvers",
     "neurostat.augment": "neurostat.engine.augment",
     "neurostat._base": "neurostat.estimators._base",
     "neurostat.convnet": "neurostat.estimators.convnet",

@@ -13,6 +13,8 @@ import pandas as pd
 import torch
 from sklearn.base import clone, is_classifier
 
+from ._utils import default_feature_names
+
 __all__ = ["PathDisplay", "regularization_path"]
 
 PATH_COLUMNS = ["alpha", "term", "coef", "weight_norm", "df", "train_score",
@@ -196,7 +198,7 @@ def regularization_path(estimator, X, y, alphas=30, *, sample_weight=None,
         train = float(est.score(X, y, sample_weight=sample_weight))
         val = np.nan if validation_data is None else float(est.score(*validation_data))
         terms = (list(est.feature_names_in_) if hasattr(est, "feature_names_in_")
-                 else [f"x{j}" for j in range(coef.shape[1])])
+                 else default_feature_names(coef.shape[1]))
         outputs = _output_names(est, coef.shape[0])
         fit_iter, n_iter = int(est.n_iter_) - n_iter, int(est.n_iter_)  # the history accumulates
         for k in range(coef.shape[0]):

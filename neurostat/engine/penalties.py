@@ -1,13 +1,13 @@
 """Penalties on the weights (never the biases): ridge, lasso and the elastic net.
 
-The penalized objective (DESIGN.md) is
+The penalized objective is
 
     mean_i w_i nll_i + alpha * (l1_ratio * ||W||_1 + 0.5 * (1 - l1_ratio) * ||W||_2^2),
 
 the elastic net of scikit-learn's ``ElasticNet`` when the network has no hidden layer. The smooth
 (ridge) part enters the loss that is differentiated; the L1 part is applied by a proximal step
 (soft thresholding) after each stochastic step, so coefficients reach exact zeros, or by the
-split-variable bound-constrained L-BFGS of :mod:`neurostat.training`.
+split-variable bound-constrained L-BFGS of :mod:`neurostat.engine.solvers.lbfgs`.
 """
 
 import torch
@@ -42,7 +42,8 @@ class ElasticNetPenalty:
             l2_mult=[s2] * (n_weights - 1) + [1.0],
         )
 
-    def _mults(self, which, n):
+    def multipliers(self, which, n):
+        """The per-weight multipliers of the ``"l1"`` or ``"l2"`` part (1 for each of ``n``)."""
         m = self.l1_mult if which == "l1" else self.l2_mult
         return [1.0] * n if m is None else m
 
@@ -58,7 +59,7 @@ class ElasticNetPenalty:
         """The ridge part ``0.5 * l2 * sum (s * W)^2`` as a differentiable tensor (0 if absent)."""
         if self.l2 == 0:
             return 0.0
-        mult = self._mults("l2", len(weights))
+        mult = self.multipliers("l2", len(weights))
         if scales is None:
             total = sum(c * (w * w).sum() for w, c in zip(weights, mult))
         else:
@@ -70,7 +71,7 @@ class ElasticNetPenalty:
         with torch.no_grad():
             total = self.smooth(weights)
             if self.l1 > 0:
-                mult = self._mults("l1", len(weights))
+                mult = self.multipliers("l1", len(weights))
                 total = total + self.l1 * sum(c * w.abs().sum() for w, c in zip(weights, mult))
             return torch.as_tensor(total)
 
@@ -86,7 +87,7 @@ class ElasticNetPenalty:
         """
         if self.l1 == 0:
             return
-        for w, c in zip(weights, self._mults("l1", len(weights))):
+        for w, c in zip(weights, self.multipliers("l1", len(weights))):
             if not w.requires_grad:  # frozen by ``freeze``: kept exactly as copied
                 continue
             thresh = step * self.l1 * c / _diagonal_metric(optimizer, w)

@@ -17,35 +17,21 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._compat import HasMethods, Interval, StrOptions, _fit_context
+from .._utils import as_tensor, check_sample_weight, float64_forward, resolve_device
 from ..engine.networks import ACTIVATIONS, INIT_SCHEMES, MLP
 from ..engine.penalties import ElasticNetPenalty
-from ..engine.training import (
+from ..engine.solvers import (
     SOLVERS,
     STOCHASTIC_SOLVERS,
     History,
-    make_optimizer,
-    num_threads,
-    train_lbfgs,
-    train_minibatch,
+    LBFGSConfig,
+    LBFGSSolver,
+    MinibatchConfig,
+    MinibatchSolver,
 )
-
-_PREDICT_CHUNK = 1 << 16
-
-
-def _resolve_device(device):
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but no CUDA device is available; use "
-            "device='auto' (CUDA when present, else CPU) or device='cpu'."
-        )
-    return dev
-
 
 def _stochastic(est):
     if est.solver not in STOCHASTIC_SOLVERS:
@@ -161,18 +147,7 @@ class _BaseNeural(BaseEstimator):
         """Validated weights; ``normalize`` rescales them to mean 1 (training: the objective is
         a weighted mean, so only their ratios matter). Inference keeps them as given: frequency
         weights, where a weight of 3 counts as three copies of the row."""
-        if sample_weight is None:
-            return None
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        if not np.all(np.isfinite(sw)):
-            raise ValueError("sample_weight contains NaN or infinity; give finite weights >= 0.")
-        total = sw.sum()
-        if total <= 0:
-            raise ValueError("sample_weight sums to zero; give at least one positive weight.")
-        if not normalize:
-            return None if np.all(sw == 1.0) else sw
-        sw = sw * (sw.shape[0] / total)
-        return None if np.all(sw == 1.0) else sw
+        return check_sample_weight(sample_weight, X, normalize=normalize)
 
     # ------------------------------------------------------------------ fitting
     def _is_initialized(self):
@@ -222,7 +197,7 @@ class _BaseNeural(BaseEstimator):
         self.n_layers_ = len(body) + 2
         self._history = History()
         self._history.init_standardized = self.solver == "lbfgs" and isinstance(init, str)
-        self._optimizer = None
+        self._solver = None
 
     def _make_target_scaling(self, family, y, sample_weight):
         """``(center, scale)`` of a gaussian target for the stochastic solvers, else None.
@@ -277,13 +252,7 @@ class _BaseNeural(BaseEstimator):
         return sample_predictions(self, X, n_samples=n_samples, random_state=random_state)
 
     def _tensor(self, a, dtype):
-        if a is None:
-            return None
-        a = np.asarray(a)
-        if not a.flags.writeable or not a.flags.c_contiguous:
-            a = np.array(a, order="C")
-        t = torch.from_numpy(a)
-        return t.to(device=self.device_, dtype=dtype if t.is_floating_point() else t.dtype)
+        return as_tensor(a, dtype, self.device_)
 
     def _fit(self, X, y, sample_weight, incremental):
         self._check_options()
@@ -297,7 +266,7 @@ class _BaseNeural(BaseEstimator):
         family.validate(y_enc)
         self.family_ = family
         if first:
-            self.device_ = _resolve_device(self.device)
+            self.device_ = resolve_device(self.device)
         dtype = torch.float64 if self.solver == "lbfgs" else torch.float32
         penalty = ElasticNetPenalty(self.alpha, self.l1_ratio)
 
@@ -356,27 +325,38 @@ class _BaseNeural(BaseEstimator):
         history.no_improvement = 0
         history.converged = False
         if self.solver == "lbfgs":
-            train_lbfgs(self, module, family, penalty, data, history)
+            config = LBFGSConfig(max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol)
+            LBFGSSolver(module, family, penalty, config).solve(data, history)
         else:
-            self._train_stochastic(module, family, penalty, data, history, validation,
-                                   incremental, loss_scale)
+            self._train_stochastic(family, penalty, data, history, validation, incremental,
+                                   loss_scale)
         self._store_history(history, validation)
 
-    def _train_stochastic(self, module, family, penalty, data, history, validation,
-                          incremental, loss_scale=1.0):
-        # Small networks spend their time in per-step overhead, not in matrix products: one
-        # intra-op thread is as fast there and does not collapse when a neighbouring process
-        # is busy (2-thread loops slowed >10x on a loaded 2-core machine, 1-thread ones not).
-        n = data[0].shape[0]
-        bs = min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
-        work = max(p.numel() for p in module.parameters()) * bs
-        with num_threads(1 if data[0].device.type == "cpu" and work < (1 << 22) else None):
-            if self._optimizer is None:
-                self._optimizer = make_optimizer(self, module, penalty)
-            n_epochs = 1 if incremental else self.max_iter
-            train_minibatch(self, module, family, penalty, data, self._optimizer, history,
-                            n_epochs, validation, self._validation_score,
-                            check_stop=not incremental, loss_scale=loss_scale)
+    def _minibatch_config(self):
+        return MinibatchConfig(
+            solver=self.solver, learning_rate_init=self.learning_rate_init,
+            batch_size=self.batch_size, shuffle=self.shuffle, momentum=self.momentum,
+            nesterovs_momentum=self.nesterovs_momentum, beta_1=self.beta_1,
+            beta_2=self.beta_2, epsilon=self.epsilon, learning_rate=self.learning_rate,
+            power_t=self.power_t, tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+            verbose=self.verbose, name=type(self).__name__)
+
+    def _batch_augmentation(self):
+        """A callable applied to every training minibatch, or None (subclasses override)."""
+        return None
+
+    def _train_stochastic(self, family, penalty, data, history, validation, incremental,
+                          loss_scale=1.0):
+        module = self.module_
+        if self._solver is None:
+            # kept across partial_fit calls and warm starts: the optimizer state continues
+            self._solver = MinibatchSolver(module, family, penalty, self._minibatch_config(),
+                                           augment=self._batch_augmentation())
+        else:  # this call's family, penalty (target scale) and settings; same optimizer
+            self._solver.reconfigure(family, penalty, self._minibatch_config())
+        n_epochs = 1 if incremental else self.max_iter
+        self._solver.run(data, history, n_epochs, validation, self._validation_score,
+                         check_stop=not incremental, loss_scale=loss_scale)
         if validation is not None and history.best_state is not None:
             module.load_state_dict(history.best_state)
         if not incremental and not history.converged:
@@ -421,19 +401,8 @@ class _BaseNeural(BaseEstimator):
         """The network output ``eta`` for X as a float64 numpy array of shape (n, n_outputs)."""
         check_is_fitted(self, "module_")
         X = self._validate_X_predict(X)
-        # float64 whatever the training dtype: a row's prediction must not depend on which
-        # other rows share its batch (float32 matrix products round differently by batch size)
-        self.module_.eval()
-        params = {k: v.detach().to(torch.float64)
-                  for k, v in self.module_.named_parameters()}
-        out = []
-        with torch.no_grad():
-            for start in range(0, X.shape[0], _PREDICT_CHUNK):
-                xb = self._tensor(X[start:start + _PREDICT_CHUNK], torch.float64)
-                out.append(torch.func.functional_call(self.module_, params, (xb,)).cpu())
-        if not out:
-            return np.zeros((0, self.n_outputs_))
-        return torch.cat(out).numpy()
+        out = float64_forward(self.module_, X, self.device_)
+        return np.zeros((0, self.n_outputs_)) if out is None else out
 
     def _validate_X_predict(self, X):
         """Validated inputs at predict time (subclasses with other input shapes override)."""
@@ -483,14 +452,14 @@ class _BaseNeural(BaseEstimator):
     def __getstate__(self):
         state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
         state.pop("_training_data", None)  # kept by reference for inference, never pickled
-        state.pop("_optimizer", None)
+        state.pop("_solver", None)
         if "module_" in state:
             state["module_"] = _module_to_cpu(state["module_"])
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        self._optimizer = None
+        self._solver = None
         if hasattr(self, "module_"):
             dev = getattr(self, "device_", torch.device("cpu"))
             if dev.type == "cuda" and not torch.cuda.is_available():

@@ -10,7 +10,6 @@ import math
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
@@ -139,10 +138,6 @@ class ConvNet(nn.Module):
 
     def forward(self, x):
         return self.output(self.features(x))
-
-
-def _has_augment(est):
-    return resolve_augment(est.augment) is not None
 
 
 class ConvNetClassifier(NeuralClassifier):
@@ -355,12 +350,19 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, device,
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     # ------------------------------------------------------------------ augmentation
-    @available_if(_has_augment)
-    def _augment_batch(self, xb):
-        """Randomly transformed copies of a training minibatch of flat rows (same labels)."""
-        images = xb.reshape(xb.shape[0], *self.image_shape_)
-        out = random_affine(images, **resolve_augment(self.augment))
-        return out.reshape(xb.shape[0], -1)
+    def _batch_augmentation(self):
+        """Randomly transformed copies of each training minibatch of flat rows (same labels),
+        or None without ``augment``."""
+        settings = resolve_augment(self.augment)
+        if settings is None:
+            return None
+        shape = self.image_shape_
+
+        def augment(xb):
+            out = random_affine(xb.reshape(xb.shape[0], *shape), **settings)
+            return out.reshape(xb.shape[0], -1)
+
+        return augment
 
     # ------------------------------------------------------------------ fitted parameters
     @property

@@ -15,7 +15,7 @@ from joblib import Parallel, delayed
 from sklearn.base import is_classifier
 from sklearn.utils import check_random_state
 
-from ..engine.training import blas_threads, num_threads
+from .._utils import blas_threads, num_threads
 from .core import MAX_HESSIAN_PARAMS, encode_target, fit_statistics, pearson_chi2
 from .effects import effect_params
 

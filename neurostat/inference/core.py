@@ -7,6 +7,7 @@ import torch
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
+from .._utils import feature_names
 from .covariance import (
     InferenceWarning,
     active_set,
@@ -72,11 +73,8 @@ def make_likelihood(est, X, y_enc, w):
 
 
 def term_names(est, n_features=None):
-    names = getattr(est, "feature_names_in_", None)
-    if names is None:
-        n = est.n_features_in_ if n_features is None else n_features
-        names = [f"x{i}" for i in range(n)]
-    return ["intercept"] + [str(v) for v in names]
+    """``["intercept", <input names>]`` (``feature_names_in_``, else ``x0, x1, ...``)."""
+    return ["intercept"] + feature_names(est, n_features)
 
 
 def pearson_chi2(lik, theta, by_output=False):

@@ -15,6 +15,7 @@ from .._compat import StrOptions
 from .family import TIES, Cox, as_survival_target, partial_loglik
 from .metrics import breslow_baseline, concordance_index, step_values
 from ..estimators._base import _BaseNeural, _stochastic
+from .._utils import feature_names, float64_forward
 from ..engine.networks import MLP
 
 __all__ = ["NeuralCoxRegressor", "concordance_index"]
@@ -169,60 +170,25 @@ class NeuralCoxRegressor(_BaseNeural):
             # with no hidden layer that bias is the frozen output bias and keeps a constant
             # (harmless in the partial likelihood, but eta must equal X @ coef_)
             module.output_layer.bias.zero_()
-        if self.solver == "lbfgs" and not self._hidden_sizes() and not (
-                self.alpha > 0 and self.l1_ratio > 0):
+        if self.solver == "lbfgs" and not self._hidden_sizes() and self.alpha == 0:
             with torch.enable_grad():
-                self._newton_polish(X, y_enc, sample_weight)
+                self._check_monotone_likelihood(X, y_enc, sample_weight)
         with torch.no_grad():
             if self.solver != "lbfgs":  # report the full-batch objective, not the batch mean
-                Xt = self._tensor(X, torch.float64)
-                params = {k: v.detach().to(torch.float64) for k, v in module.named_parameters()}
-                eta = torch.func.functional_call(module, params, (Xt,))
+                eta = torch.as_tensor(float64_forward(module, X))
                 w = self._tensor(sample_weight, torch.float64)
                 loss = float(family.loss(eta, self._tensor(y_enc, torch.float64), w))
                 self.loss_ = loss + float(penalty.value(module.penalized_parameters()))
 
-    def _newton_polish(self, X, y_enc, sample_weight, max_steps=5):
-        """A few Newton steps after L-BFGS for the linear Cox model (smooth penalty only).
-
-        L-BFGS stops where the objective no longer changes in float64, which leaves errors of
-        order ``sqrt(eps / lambda_min)`` in ill-conditioned problems; Newton's quadratic
-        convergence takes the fit to the optimum to ~1e-12 (as statsmodels' and R's Newton).
-        """
+    def _check_monotone_likelihood(self, X, y_enc, sample_weight):
+        """R's coxph check after an unpenalized linear fit (the solver's Newton finish has run):
+        a Newton step that stays large relative to its coefficient means the partial likelihood
+        keeps increasing along it."""
         from ..inference.likelihood import Likelihood
 
         lik = Likelihood(self.module_, self.family_, X, y_enc, sample_weight)
-        ridge = lik.nobs * float(self.alpha) * (1.0 - float(self.l1_ratio))
-        Xt = lik.X
-
-        def objective(t):
-            return -float(lik.loglik(lik.eta(t))) + 0.5 * ridge * float(t @ t)
-
-        def gradient(t):
-            return -(Xt.T @ lik.score_eta(lik.eta(t))[:, 0]) + ridge * t
-
-        theta = lik.theta.clone()
-        f, grad = objective(theta), gradient(theta)
-        for _ in range(max_steps):
-            A = lik.curvatures(theta)[0] + ridge * torch.eye(theta.numel(), dtype=theta.dtype)
-            try:
-                step = torch.linalg.solve(A, grad)
-            except RuntimeError:  # singular: the optimum is not unique, keep L-BFGS's point
-                break
-            new = theta - step
-            f_new, grad_new = objective(new), gradient(new)
-            # near the optimum f changes below its rounding error: judge by the gradient there
-            if not (np.isfinite(f_new) and (f_new < f or (
-                    f_new <= f + 1e-10 * (1.0 + abs(f)) and grad_new.norm() < grad.norm()))):
-                break
-            theta, f, grad = new, f_new, grad_new
-            if float(step.abs().max()) <= 1e-12 * (1.0 + float(theta.abs().max())):
-                break
-        with torch.no_grad():
-            w = self.module_.output_layer.weight
-            w.copy_(theta.view_as(w).to(dtype=w.dtype, device=w.device))
-        if ridge == 0:
-            self._check_infinite(lik, theta, grad)
+        grad = -(lik.X.T @ lik.score_eta(lik.eta(lik.theta))[:, 0])
+        self._check_infinite(lik, lik.theta, grad)
 
     def _check_infinite(self, lik, theta, grad):
         """R's coxph check: a Newton step that stays large relative to its coefficient after
@@ -237,8 +203,7 @@ class NeuralCoxRegressor(_BaseNeural):
             return
         bad = (step > 1e-9) & (step > 1e-9**0.5 * theta.abs())
         if bool(bad.any()):
-            names = getattr(self, "feature_names_in_", None)
-            names = [f"x{i}" for i in range(theta.numel())] if names is None else list(names)
+            names = feature_names(self, theta.numel())
             which = [str(names[j]) for j in torch.nonzero(bad)[:, 0].tolist()]
             warnings.warn(
                 f"The partial likelihood still increases along {which}: the coefficient(s) may "
@@ -266,14 +231,8 @@ class NeuralCoxRegressor(_BaseNeural):
     # ------------------------------------------------------------------ predictions
     def _eta(self, X):
         """eta for already validated inputs (float64, 1-D)."""
-        params = {k: v.detach().to(torch.float64) for k, v in self.module_.named_parameters()}
-        self.module_.eval()
-        out = []
-        with torch.no_grad():
-            for s in range(0, X.shape[0], 1 << 16):
-                xb = self._tensor(X[s:s + (1 << 16)], torch.float64)
-                out.append(torch.func.functional_call(self.module_, params, (xb,))[:, 0].cpu())
-        return torch.cat(out).numpy() if out else np.zeros(0)
+        out = float64_forward(self.module_, X, self.device_)
+        return np.zeros(0) if out is None else out[:, 0]
 
     def predict(self, X):
         """Risk score: the log relative hazard ``eta(x)`` (higher = earlier events)."""

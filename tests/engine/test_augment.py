@@ -113,7 +113,7 @@ def test_estimator_augments_training_only(digits01):
     kw = dict(conv_layers=((4, 3), "pool"), dense_layers=(8,), max_iter=8, batch_size=32,
               learning_rate_init=1e-2)
     plain = ConvNetClassifier(**kw, random_state=0).fit(X[:100], y[:100])
-    assert not hasattr(plain, "_augment_batch")  # the fit loop skips augmentation entirely
+    assert plain._batch_augmentation() is None  # the fit loop skips augmentation entirely
     a = ConvNetClassifier(**kw, augment=True, random_state=0).fit(X[:100], y[:100])
     b = ConvNetClassifier(**kw, augment=True, random_state=0).fit(X[:100], y[:100])
     c = ConvNetClassifier(**kw, augment=True, random_state=1).fit(X[:100], y[:100])
@@ -131,5 +131,5 @@ def test_estimator_augments_training_only(digits01):
     # a single seeded draw of the training minibatch transform, on flat rows
     xb = torch.as_tensor(X[:16].reshape(16, -1), dtype=torch.float32)
     torch.manual_seed(0)
-    out = a._augment_batch(xb)
+    out = a._batch_augmentation()(xb)
     assert out.shape == xb.shape and not torch.allclose(out, xb)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.datasets import make_classification
 
-import neurostat.engine.training as training
+import neurostat.engine.solvers._fused as fused
 from neurostat import NeuralClassifier, NeuralRegressor
 from neurostat.engine.networks import MLP
 
@@ -38,7 +38,7 @@ def test_direct_fused_step_is_bitwise_torch_step(kind, dtype):
         return torch.optim.Adam(module.parameters(), lr=1e-2, weight_decay=wd, fused=True)
 
     opt_a, opt_b = make(a), make(b)
-    stepper = training._Stepper(opt_b)
+    stepper = fused.Stepper(opt_b)
     for t in range(12):
         _grads(a, t)
         _grads(b, t)
@@ -59,7 +59,7 @@ def test_direct_fused_step_is_bitwise_torch_step(kind, dtype):
 def test_other_optimizers_go_through_step():
     module = MLP(3, (), 1)
     opt = torch.optim.RMSprop(module.parameters(), lr=1e-2)
-    stepper = training._Stepper(opt)
+    stepper = fused.Stepper(opt)
     _grads(module, 0)
     stepper()
     assert stepper.calls is False
@@ -74,7 +74,7 @@ def test_fit_with_direct_step_equals_fit_through_torch(solver, monkeypatch):
     X, y = make_classification(n_samples=300, n_features=6, random_state=0)
     kw = dict(hidden_layer_sizes=(8,), solver=solver, alpha=1e-3, max_iter=5, random_state=0)
     fast = NeuralClassifier(**kw).fit(X, y)
-    monkeypatch.setattr(training._Stepper, "_prepare", lambda self: False)
+    monkeypatch.setattr(fused.Stepper, "_prepare", lambda self: False)
     slow = NeuralClassifier(**kw).fit(X, y)
     np.testing.assert_array_equal(fast.predict_proba(X), slow.predict_proba(X))
     np.testing.assert_array_equal(fast.loss_curve_, slow.loss_curve_)
@@ -89,5 +89,5 @@ def test_partial_fit_keeps_using_the_optimizer_state():
         a.partial_fit(X, y)
     b.fit(X, y)
     # three partial_fit epochs continue one optimizer: same number of Adam steps as 3 epochs
-    assert a._optimizer.state[next(iter(a.module_.parameters()))]["step"] == \
-        b._optimizer.state[next(iter(b.module_.parameters()))]["step"]
+    assert a._solver.optimizer.state[next(iter(a.module_.parameters()))]["step"] == \
+        b._solver.optimizer.state[next(iter(b.module_.parameters()))]["step"]

@@ -457,14 +457,14 @@ def test_learning_rate_schedules(cancer):
     with pytest.warns(ConvergenceWarning):
         est.fit(X, y)
     expected = 0.1 / (est.t_ + 1) ** 0.5  # scikit-learn's invscaling rule, samples seen t
-    assert est._optimizer.param_groups[0]["lr"] == pytest.approx(expected)
+    assert est._solver.optimizer.param_groups[0]["lr"] == pytest.approx(expected)
     est = NeuralClassifier((4,), solver="sgd", learning_rate="adaptive", max_iter=60, tol=10.0,
                            n_iter_no_change=2, learning_rate_init=0.1, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
     # tol=10 makes every epoch "no improvement": the step is divided by 5 every 3 epochs
-    assert est._optimizer.param_groups[0]["lr"] < 0.1 / 5**5
+    assert est._solver.optimizer.param_groups[0]["lr"] < 0.1 / 5**5
 
 
 def test_verbose_shows_progress_with_loss(cancer, capsys):
