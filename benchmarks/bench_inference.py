@@ -143,7 +143,7 @@ def bench_net(repeats, n=10_000, p=20, hidden=100):
             cpu.append(c)
     return {"n": n, "p": p, "hidden": hidden, "n_params": int(res.theta.size),
             "fit_converged": bool(est.converged_), "fit_n_iter": int(est.n_iter_),
-            "hessian_singular": bool(res._stats["hess_info"]["singular"]),
+            "hessian_singular": bool(res.statistics.hess_info["singular"]),
             "fit_lbfgs_s": fit_s, "inference_wall_median_s": float(np.median(wall)),
             "inference_cpu_median_s": float(np.median(cpu)), "wall_s": wall, "cpu_s": cpu,
             "target_s": 10.0}

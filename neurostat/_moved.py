@@ -30,6 +30,8 @@ MOVED = {
     "neurostat.ppr_display": "neurostat.ppr.display",
     "neurostat.paths": "neurostat.regularization",
     "neurostat.inference.demo": "neurostat.demo",
+    "neurostat.inference.core": "neurostat.inference.api",
+    "neurostat.inference.mlp_hessian": "neurostat.inference.closed_forms",
 }
 
 

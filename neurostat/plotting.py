@@ -124,10 +124,7 @@ class EffectDisplay:
             raise ValueError(f"scale must be 'response' or 'link'; got {scale!r}.")
         res = results if results is not None else estimator.inference(X, y, cov_type)
         Xd = res.likelihood.X.numpy()
-        from .inference.core import term_names
-
-        # input names, whether or not the model has an intercept term (Cox has none)
-        names = term_names(res.model, Xd.shape[1])[1:]
+        names = list(res.model.layout.input_names)
         features = range(Xd.shape[1]) if features is None else features
         features = [names.index(f) if isinstance(f, str) else int(f) for f in features]
         q = sps.norm.isf(alpha / 2)

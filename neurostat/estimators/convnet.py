@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from .._compat import HasMethods, Interval, StrOptions
 from ..engine.augment import random_affine, resolve_augment
+from ..engine.penalties import ElasticNetPenalty
 from ._base import _BaseNeural
 from .neural import NeuralClassifier
 from ..engine.networks import ACTIVATIONS, INIT_SCHEMES, initialize_
@@ -277,6 +278,21 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, device,
                 f"{self.dense_layers!r}."
             )
         return sizes
+
+    def _describe(self):
+        from ..inference.summary import penalty_text
+
+        steps = ["pool" if st[0] == "pool" else f"conv {st[1]}x{st[2]}x{st[2]}"
+                 for st in _conv_plan(self.conv_layers)]
+        return [
+            ("Image shape:", "x".join(str(v) for v in self.image_shape_)),
+            ("Convolutions:", ", ".join(steps) if steps else "none"),
+            ("Dense layers:", str(self._hidden_sizes()) if self._hidden_sizes() else "none"),
+            ("Activation:", self.activation),
+            ("Penalty:", penalty_text(ElasticNetPenalty(self.alpha, self.l1_ratio))),
+            ("Dropout:", f"{self.dropout:g} / input {self.input_dropout:g}"),
+            ("Solver:", str(self.solver)),
+        ]
 
     def _check_options(self):
         super()._check_options()

@@ -122,6 +122,22 @@ class NeuralClassifier(ClassifierMixin, _BaseNeural):
     def _make_family(self, y_enc):
         return classification_family(len(self.classes_))
 
+    _classifier = True
+
+    def _output_labels(self, k):
+        return None if k == 1 else tuple(self.classes_[1:])
+
+    def _inference_target(self, y):
+        """Class indices of the labels ``y`` in ``classes_`` (the fitted classes kept)."""
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-dimensional for a classifier; got shape {y.shape}.")
+        classes = self.classes_
+        idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+        if not np.all(classes[idx] == y):
+            raise ValueError(f"y contains labels not in the fitted classes_ {classes.tolist()}.")
+        return idx.astype(np.float64) if len(classes) == 2 else idx.astype(np.int64)
+
     def _validation_score(self, module, X, y, w):
         eta = module(X)
         if eta.shape[1] == 1:

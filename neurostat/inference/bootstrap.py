@@ -8,15 +8,17 @@ replicate uses one torch thread; a tqdm bar shows progress.
 """
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.base import is_classifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from .._utils import blas_threads, num_threads
-from .core import MAX_HESSIAN_PARAMS, encode_target, fit_statistics, pearson_chi2
+from .covariance import MAX_HESSIAN_PARAMS
+from .statistics import FitStatistics, curvature_statistics, pearson_chi2
 from .effects import effect_params
 
 
@@ -36,9 +38,6 @@ def as_input(est, X):
 
 def refit(est, X, y, w):
     """Warm-started refit of a copy of ``est`` on (X, y, w); returns the copy."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
     b = warm_copy(est)
     # one thread for torch and for BLAS: scipy's L-BFGS-B makes many tiny BLAS calls, and
     # waking an idle BLAS thread pool for each made small refits 8x slower (measured)
@@ -59,46 +58,51 @@ def run_parallel(fn, args, n_jobs, desc):
     return out
 
 
-def _case_replicate(est, X, y, w, seed, X_eval):
-    from .core import make_likelihood
+def raw_target(model):
+    """The response as the estimator takes it in ``fit`` (class labels for a classifier)."""
+    y = model.likelihood.y.numpy()
+    return y if model.classes is None else model.classes[y.astype(np.int64)]
 
+
+def _case_replicate(est, X, y, w, seed):
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, X.shape[0], X.shape[0])
-    b = refit(est, X[idx], np.asarray(y)[idx], None if w is None else w[idx])
-    lik = make_likelihood(b, X_eval, encode_target(b, y), w)
-    values, _ = effect_params(lik, X_eval)
-    return lik.theta.numpy(), values
+    b = refit(est, X[idx], y[idx], None if w is None else w[idx])
+    model = b._statistical_model(X, y, w)
+    values, _ = effect_params(model, X)
+    return model.likelihood.theta.numpy(), values
 
 
-def bootstrap_statistics(est, lik, X, y, w, n_bootstrap, n_jobs, random_state):
-    """Covariance of theta and of params over ``n_bootstrap`` case resamples."""
+def bootstrap_statistics(est, model, n_bootstrap, n_jobs, random_state):
+    """:class:`FitStatistics` whose covariances of theta and of params are those of
+    ``n_bootstrap`` warm-started refits on case resamples."""
     if not (isinstance(n_bootstrap, int | np.integer) and n_bootstrap >= 2):
         raise ValueError(f"n_bootstrap must be an integer >= 2; got {n_bootstrap!r}.")
+    lik = model.likelihood
+    X, y = lik.X.numpy(), raw_target(model)
+    w = None if lik.w is None else lik.w.numpy()
     rng = check_random_state(random_state)
     seeds = rng.randint(0, 2**31 - 1, size=n_bootstrap)
-    reps = run_parallel(_case_replicate, [(est, X, y, w, s, X) for s in seeds], n_jobs,
+    reps = run_parallel(_case_replicate, [(est, X, y, w, s) for s in seeds], n_jobs,
                         "bootstrap")
     thetas = np.array([r[0] for r in reps])
     params = np.array([r[1] for r in reps])
     if lik.n_params <= MAX_HESSIAN_PARAMS:
-        stats = fit_statistics(est, lik)
-    else:
+        stats = curvature_statistics(model)
+    else:  # too large for a dense Hessian: count the parameters
         edf = float(lik.n_params)
         scale = 1.0
         if lik.family.has_scale:
             scale = pearson_chi2(lik, lik.theta) / (lik.nobs - edf)
-        stats = {"edf": edf, "scale": scale, "penalized": False,
-                 "hess_info": {"singular": False}}
-    stats["cov_theta"] = np.atleast_2d(np.cov(thetas, rowvar=False))
-    stats["cov_params"] = np.atleast_2d(np.cov(params, rowvar=False))
-    stats["bootstrap_params"] = params
-    return stats
+        stats = FitStatistics(cov_theta=None, edf=edf, scale=scale, method="")
+    return stats.replace(
+        cov_theta=np.atleast_2d(np.cov(thetas, rowvar=False)),
+        cov_params=np.atleast_2d(np.cov(params, rowvar=False)), bootstrap_params=params,
+        method=f"case bootstrap ({n_bootstrap} warm-started refits on resamples)")
 
 
-def simulate(est, family, mu, scale, rng):
+def simulate(model, mu, scale, rng):
     """Draw a response from fitted means ``mu`` (``family.simulate``), as labels for a
     classifier."""
-    draw = family.simulate(mu, scale, rng)
-    if is_classifier(est):
-        return est.classes_[draw.astype(np.int64)]
-    return draw
+    draw = model.family.simulate(mu, scale, rng)
+    return draw if model.classes is None else model.classes[draw.astype(np.int64)]

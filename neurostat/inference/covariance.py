@@ -15,6 +15,8 @@ from scipy.linalg import lapack
 
 # relative eigenvalue below which the information matrix is treated as singular
 RCOND = 1e-10
+#: above this many parameters a dense Hessian (p x p float64) is refused
+MAX_HESSIAN_PARAMS = 20_000
 
 
 class InferenceWarning(UserWarning):
@@ -80,21 +82,20 @@ def sandwich(bread, meat):
     return 0.5 * (c + c.T)
 
 
-def penalty_diagonal(lik, est):
+def penalty_diagonal(lik, penalty):
     """The diagonal of the penalty's Hessian on the sum scale (before dividing by the scale)."""
-    l2 = float(est.alpha) * (1.0 - float(est.l1_ratio))
     mask = lik.penalized_mask().numpy()
-    return lik.nobs * l2 * mask.astype(np.float64)
+    return lik.nobs * penalty.l2 * mask.astype(np.float64)
 
 
-def active_set(lik, est):
+def active_set(lik, penalty):
     """Entries of theta that are estimated: all but weights set exactly to zero by an L1 penalty.
 
     With ``l1_ratio > 0`` a zero weight sits at a kink of the objective; as is usual for the
     lasso, it is treated as fixed and gets no standard error (NaN).
     """
     active = np.ones(lik.n_params, dtype=bool)
-    if est.alpha > 0 and est.l1_ratio > 0:
+    if penalty.l1 > 0:
         mask = lik.penalized_mask().numpy()
         active &= ~(mask & (lik.theta.numpy() == 0.0))
     return active

@@ -68,15 +68,14 @@ class Diagnostics:
 
 def objective_gradient(res):
     """Gradient of the training objective (mean weighted nll + penalty) at theta."""
-    lik, est = res.likelihood, res.model
+    lik, penalty = res.likelihood, res.model.penalty
     t = lik.theta.clone().requires_grad_(True)
     # the objective's gaussian nll is at unit scale
     (g,) = torch.autograd.grad(-lik.loglik(lik.eta(t), scale=1.0) / lik.nobs, t)
     g = g.numpy().copy()
     mask = lik.penalized_mask().numpy()
     theta = lik.theta.numpy()
-    l2 = est.alpha * (1 - est.l1_ratio)
-    l1 = est.alpha * est.l1_ratio
+    l2, l1 = penalty.l2, penalty.l1
     g[mask] += l2 * theta[mask]
     if l1 > 0:
         nz = mask & (theta != 0)
@@ -112,20 +111,19 @@ def diagnostics(res):
             "unreliable. Refit with solver='lbfgs' and a larger max_iter.",
             InferenceWarning, stacklevel=3,
         )
-    stats = res._stats
-    if "A" in stats:
-        sp = stats.get("param_scale")
+    stats = res.statistics
+    if stats.A is not None:
+        sp = stats.param_scale
         # back to the objective's (unit-dispersion) sum scale
-        A = stats["A"] * (res.scale if sp is None else np.sqrt(np.outer(sp, sp)))
+        A = stats.A * (res.scale if sp is None else np.sqrt(np.outer(sp, sp)))
         ev = np.linalg.eigvalsh(0.5 * (A + A.T))
         min_eig = float(ev[0])
         cond = float(ev[-1] / ev[0]) if ev[0] > 0 else np.inf
     else:
         min_eig, cond = np.nan, np.nan
     dev, pear = residuals(res)
-    est = res.model
     calib, hl = (None, None)
     if res.likelihood.family.classification:
         calib, hl = calibration_table(res)
-    return Diagnostics(gnorm, stationary, min_eig, cond, res.converged,
-                       int(getattr(est, "n_iter_", 0)), dev, pear, calib, hl)
+    return Diagnostics(gnorm, stationary, min_eig, cond, res.converged, int(res.model.n_iter),
+                       dev, pear, calib, hl)

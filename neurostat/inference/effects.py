@@ -13,28 +13,7 @@ import numpy as np
 import torch
 from torch.func import jacrev
 
-from .mlp_hessian import mlp_effects
-
-
-def glm_index(lik):
-    """For a network without hidden layer: index into theta of each (output, term) coefficient.
-
-    theta holds ``weight`` (k, d) row-major then ``bias`` (k); terms are intercept then inputs.
-    """
-    sl = lik.slices()
-    w, b = sl["layers.0.weight"], sl["layers.0.bias"]
-    k = b.stop - b.start
-    d = (w.stop - w.start) // k
-    idx = np.empty((k, d + 1), dtype=np.int64)
-    idx[:, 0] = b.start + np.arange(k)
-    idx[:, 1:] = w.start + np.arange(k)[:, None] * d + np.arange(d)[None, :]
-    return idx.reshape(-1)
-
-
-def is_glm(lik):
-    module = lik.module
-    return (getattr(module, "n_hidden_layers", None) == 0 and not lik.fixed
-            and set(lik.names) == {"layers.0.weight", "layers.0.bias"})
+from .closed_forms import mlp_effects
 
 
 def _row_blocks(n, n_out, width):
@@ -99,11 +78,15 @@ def delta_cov(D, cov_theta):
     return c
 
 
-def effect_params(lik, X):
-    """``(params, D)``: GLM coefficients (D a selection) or average-derivative effects."""
-    if is_glm(lik):
-        idx = glm_index(lik)
+def effect_params(model, X=None):
+    """``(params, D)`` of a :class:`~neurostat.inference.model.StatisticalModel`: the
+    coefficients for a GLM (``D`` a selection of theta), else average-derivative effects at X
+    (default: the data)."""
+    lik, layout = model.likelihood, model.layout
+    if layout.is_glm:
+        idx = layout.linear_index
         D = np.zeros((idx.size, lik.n_params))
         D[np.arange(idx.size), idx] = 1.0
         return lik.theta.numpy()[idx].copy(), D
-    return average_derivatives(lik, lik.theta, X)
+    X = lik.X.numpy() if X is None else X
+    return average_derivatives(lik, lik.theta, X, intercept=layout.has_intercept)

@@ -5,22 +5,20 @@ import pandas as pd
 import torch
 from scipy import stats as sps
 
-from .core import term_names
+from .bootstrap import refit, run_parallel, simulate
+from .statistics import llf_at
 
 
 def _input_weight_index(res):
     """For each input, the indices in theta of the weights leaving it (first layer)."""
-    lik = res.likelihood
-    sl = lik.slices()
-    name = "layers.0.weight"
-    if name not in sl:
-        raise NotImplementedError(
-            "wald_test_terms needs a first fully connected layer with estimated weights "
-            "(module.layers[0]); this network's first layer is frozen or of another kind."
+    idx = res.model.layout.input_weights
+    if idx is None:
+        raise ValueError(
+            "wald_test_terms needs a first fully connected layer with estimated weights; this "
+            "network's first layer is frozen or of another kind (e.g. a convolution). Test an "
+            "input with compare_lr_test against the model without it."
         )
-    start = sl[name].start
-    n_out, d = dict(zip(lik.names, lik.shapes, strict=True))[name]
-    return [start + np.arange(n_out) * d + m for m in range(d)]
+    return idx
 
 
 def wald_test_terms(res):
@@ -63,7 +61,7 @@ def wald_test_terms(res):
         stat = float(np.sum(z * z / evals[keep]))
         df = int(keep.sum())
         rows.append((stat, float(sps.chi2.sf(stat, df)) if df else np.nan, df))
-    names = term_names(res.model, res.likelihood.X.shape[1])[1:]
+    names = list(res.model.layout.input_names)
     return pd.DataFrame(rows, index=pd.Index(names, name="term"),
                         columns=["chi2", "P>chi2", "df constraint"])
 
@@ -87,18 +85,13 @@ class LRTestResults:
 def _loglik_of(est, X, y, w):
     """Log-likelihood of a fitted estimator on (X, y) without any curvature (cheap), at the
     dispersion its reported llf uses."""
-    from .core import encode_target, llf_at, make_likelihood
-
-    lik = make_likelihood(est, X, encode_target(est, y), w)
-    with torch.no_grad():
-        return llf_at(lik, lik.eta(lik.theta))
+    model = est._statistical_model(X, y, w)
+    return llf_at(model.likelihood, model.eta())
 
 
-def _lr_replicate(full, restricted, Xf, Xr, w, family, mu, scale, seed):
-    from .bootstrap import refit, simulate
-
+def _lr_replicate(full, restricted, Xf, Xr, w, model, mu, scale, seed):
     rng = np.random.default_rng(seed)
-    y_star = simulate(restricted, family, mu, scale, rng)
+    y_star = simulate(model, mu, scale, rng)
     r_star = refit(restricted, Xr, y_star, w)
     f_star = refit(full, Xf, y_star, w)
     return 2 * (_loglik_of(f_star, Xf, y_star, w) - _loglik_of(r_star, Xr, y_star, w))
@@ -134,12 +127,9 @@ def compare_lr_test(full, restricted, method="chi2", *, n_bootstrap=99, n_jobs=N
     -------
     LRTestResults
     """
-    from .bootstrap import run_parallel
-
     if method not in ("chi2", "bootstrap"):
         raise ValueError(f"method must be 'chi2' or 'bootstrap'; got {method!r}.")
-    from .results import InferenceResults
-    if not isinstance(restricted, InferenceResults):
+    if not (hasattr(restricted, "likelihood") and hasattr(restricted, "llf")):
         raise TypeError("restricted must be the InferenceResults of the nested model "
                         "(restricted_est.inference()).")
     lf, lr_ = full.likelihood, restricted.likelihood
@@ -167,8 +157,8 @@ def compare_lr_test(full, restricted, method="chi2", *, n_bootstrap=99, n_jobs=N
         return LRTestResults(stat, df, float(sps.chi2.sf(stat, df)), "chi2")
     w = None if lf.w is None else lf.w.numpy()
     seeds = np.random.default_rng(random_state).integers(0, 2**31 - 1, size=n_bootstrap)
-    args = [(full.model, restricted.model, lf.X.numpy(), lr_.X.numpy(), w, lr_.family,
-             restricted.fittedvalues, restricted.scale, s) for s in seeds]
+    args = [(full.estimator, restricted.estimator, lf.X.numpy(), lr_.X.numpy(), w,
+             restricted.model, restricted.fittedvalues, restricted.scale, s) for s in seeds]
     null = np.array(run_parallel(_lr_replicate, args, n_jobs, "LR bootstrap"))
     pvalue = (1 + np.sum(null >= stat - 1e-10 * abs(stat))) / (n_bootstrap + 1)
     return LRTestResults(stat, df, float(pvalue), "bootstrap", null)

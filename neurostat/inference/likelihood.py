@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, grad, vmap
 
-from .mlp_hessian import mlp_curvature, mlp_jacobian
+from .closed_forms import mlp_curvature, mlp_jacobian
 
 # entries (rows x parameters x outputs) per row block of a per-row Jacobian
 _BLOCK_ENTRIES = 1 << 22

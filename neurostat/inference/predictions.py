@@ -12,7 +12,7 @@ from .effects import average_derivatives, delta_cov
 def _data(res, X):
     if X is None:
         return res.likelihood.X
-    X = res.model._validate_X_predict(X)
+    X = res.model.prepare_X(X)
     return torch.as_tensor(np.array(X, dtype=np.float64, order="C"))
 
 
@@ -98,7 +98,7 @@ def get_prediction(res, X=None):
                                  res.df_resid, link)
     G = _row_jacobian(lik, Xt, _mean2d(lik))
     se = np.sqrt(_quadratic(G, res.cov_theta))
-    classes = getattr(res.model, "classes_", np.arange(m))
+    classes = res.model.classes if res.model.classes is not None else np.arange(m)
     index = pd.MultiIndex.from_product([range(n), list(classes)[:m]], names=["row", "class"])
     return PredictionResults(mu.numpy().ravel(), se.ravel(), None, None, index, res.use_t,
                              res.df_resid, None)
@@ -136,14 +136,14 @@ def get_margeff(res, scale="response"):
     transform = _mean2d(lik) if scale == "response" else None
     f, D = average_derivatives(lik, lik.theta, lik.X.numpy(), transform, intercept=False)
     cov = delta_cov(D, res.cov_theta)
-    terms = list(res._index.get_level_values(-1).unique())[1:]
+    terms = list(res.model.layout.input_names)
     m = f.size // len(terms)
     if m == 1:
         index = pd.Index(terms)
     else:
-        classes = getattr(res.model, "classes_", None)
+        classes = res.model.classes
         outer = list(classes) if scale == "response" and classes is not None \
-            else list(res._index.get_level_values(0).unique())
+            else list(res.model.outputs)
         index = pd.MultiIndex.from_product([outer, terms], names=["class", "term"])
     return MarginalEffects(f, cov, index, scale)
 

@@ -4,11 +4,14 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats as sps
 
-from .core import llf_at, term_names
-from .effects import delta_cov, effect_params, is_glm
+from . import diagnostics as _diagnostics
+from . import hypotheses as _hypotheses
+from . import predictions as _predictions
+from .effects import delta_cov, effect_params
+from .statistics import llf_at
+from .summary import Summary
 
 
 class InferenceResults:
@@ -19,77 +22,94 @@ class InferenceResults:
     derivatives of the linear predictor, see :mod:`neurostat.inference.effects`); ``bse``,
     ``tvalues``, ``pvalues`` and ``conf_int`` derive lazily from ``cov_params()``.
 
+    Parameters
+    ----------
+    model : neurostat.inference.model.StatisticalModel
+    statistics : neurostat.inference.statistics.FitStatistics
+    estimator : fitted estimator
+        The estimator the model came from (refits for the bootstrap use it).
+    cov_type : str
+    alpha : float, default=0.05
+        Default level of intervals.
+    separated : bool, default=False
+
     Attributes
     ----------
-    params : Series
-        Indexed by term (``"intercept"``, then feature names), or by (class, term) /
-        (output, term) for several linear predictors.
+    model : StatisticalModel
+        The statistical model (as statsmodels' ``results.model``).
+    estimator : estimator
+        The fitted estimator.
+    statistics : FitStatistics
+        Curvature, effective df, dispersion and covariance the results derive from.
     nobs : float
         Rows, or with frequency weights their sum.
-    llf, llnull : float
-        Log-likelihood of the fit and of the intercept-only model (for the gaussian family at
-        the maximum-likelihood scale ``RSS / n``, as statsmodels).
-    df_model : float
-        Effective degrees of freedom minus the intercepts: ``trace(I A^-1) - k`` (the number of
-        slopes for an unpenalized GLM; the trace of the hat matrix minus one for ridge).
-    df_resid : float
-        ``nobs - trace(I A^-1)``.
     scale : float or ndarray
         Dispersion: ``RSS / df_resid`` for gaussian, 1 otherwise. A gaussian model with several
         outputs and no hidden layer is k separate regressions: one dispersion per output,
         ``RSS_j / (nobs - edf / k)``, and t tests on that df (per-column OLS). With hidden
         layers the outputs share parameters and one pooled dispersion is used.
+    edf : float
+        Effective number of parameters (``trace(F A^-1)`` for a penalized fit).
     cov_type : str
     theta, cov_theta : ndarray
         The network's flat parameter vector and its covariance (NaN rows for weights an L1
         penalty set to zero).
+    use_t : bool
+        t (not normal) reference distributions: a dispersion was estimated, nonrobust.
+    is_glm : bool
+        No hidden layer: ``params`` are the coefficients.
+    penalized : bool
     separated : bool
         Perfect separation was detected: coefficients diverge, standard errors are meaningless.
     """
 
-    def __init__(self, est, lik, stats, *, cov_type, alpha=0.05, separated=False):
-        self.model = est
-        self.likelihood = lik
+    def __init__(self, model, statistics, *, estimator=None, cov_type="nonrobust", alpha=0.05,
+                 separated=False):
+        lik = model.likelihood
+        self.model = model
+        self.estimator = estimator
+        self.statistics = statistics
         self.cov_type = cov_type
         self.alpha = alpha
         self.separated = separated
-        self._stats = stats
         self.nobs = lik.nobs
-        scale = np.asarray(stats["scale"], dtype=np.float64)
+        scale = np.asarray(statistics.scale, dtype=np.float64)
         self.scale = float(scale) if scale.ndim == 0 else scale
         # t reference distribution: per-regression residual df when the outputs are separate
-        self._t_df = None if scale.ndim == 0 else lik.nobs - float(stats["edf"]) / scale.size
-        self.edf = float(stats["edf"])
+        self._t_df = None if scale.ndim == 0 else lik.nobs - statistics.edf / scale.size
+        self.edf = float(statistics.edf)
         self.theta = lik.theta.numpy().copy()
-        self.cov_theta = stats["cov_theta"]
-        self.k_constant = lik.module.output_layer.out_features
+        self.cov_theta = statistics.cov_theta
+        self.k_constant = model.k_constant
         self.use_t = bool(lik.family.has_scale and cov_type == "nonrobust")
-        self.is_glm = is_glm(lik)
-        self.penalized = bool(stats.get("penalized", False))
+        self.is_glm = model.layout.is_glm
+        self.penalized = bool(statistics.penalized)
+
+    @property
+    def likelihood(self):
+        """The model's :class:`~neurostat.inference.likelihood.Likelihood`."""
+        return self.model.likelihood
 
     # ------------------------------------------------------------------ parameters
     @cached_property
     def _effects(self):
-        X = self.likelihood.X.numpy()
-        values, D = effect_params(self.likelihood, X)
-        cov = self._stats.get("cov_params")
+        values, D = effect_params(self.model)
+        cov = self.statistics.cov_params
         if cov is None:
             cov = delta_cov(D, self.cov_theta)
         return values, D, cov
 
     @cached_property
     def _index(self):
-        terms = term_names(self.model, self.likelihood.X.shape[1])
-        k = self.k_constant
-        if k == 1:
+        terms = self.model.layout.term_names
+        outputs = self.model.outputs
+        if outputs is None:
             return pd.Index(terms)
-        classes = getattr(self.model, "classes_", None)
-        outer = list(classes[1:]) if classes is not None and len(classes) == k + 1 else \
-            list(range(k))
-        return pd.MultiIndex.from_product([outer, terms], names=["class", "term"])
+        return pd.MultiIndex.from_product([list(outputs), terms], names=["class", "term"])
 
     @cached_property
     def params(self):
+        """Coefficients (GLM) or average-derivative effects, indexed by term."""
         return pd.Series(self._effects[0], index=self._index, name="coef")
 
     def cov_params(self):
@@ -98,17 +118,20 @@ class InferenceResults:
 
     @cached_property
     def bse(self):
+        """Standard errors of ``params``."""
         v = np.diag(self._effects[2]).copy()
         v[v < 0] = np.nan
         return pd.Series(np.sqrt(v), index=self._index, name="std err")
 
     @cached_property
     def tvalues(self):
+        """``params / bse``."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return pd.Series(self.params.values / self.bse.values, index=self._index, name="z")
 
     @cached_property
     def pvalues(self):
+        """Two-sided p-values of ``tvalues`` (t on ``df_resid`` when ``use_t``, else normal)."""
         t = np.abs(self.tvalues.values)
         p = 2 * (sps.t.sf(t, self._df_t) if self.use_t else sps.norm.sf(t))
         return pd.Series(p, index=self._index, name="P>|z|")
@@ -132,16 +155,12 @@ class InferenceResults:
     @cached_property
     def fittedvalues(self):
         """Fitted means (response scale)."""
-        lik = self.likelihood
-        with torch.no_grad():
-            return lik.mean(lik.eta(lik.theta)).numpy()
+        return self.likelihood.mean(self.model.eta()).numpy()
 
     @cached_property
     def llf(self):
         """Log-likelihood of the fit (gaussian: at the maximum-likelihood scale ``RSS / n``)."""
-        lik = self.likelihood
-        with torch.no_grad():
-            return llf_at(lik, lik.eta(lik.theta), self.scale)
+        return llf_at(self.likelihood, self.model.eta(), self.scale)
 
     @cached_property
     def llnull(self):
@@ -151,10 +170,12 @@ class InferenceResults:
 
     @property
     def df_model(self):
+        """Effective degrees of freedom minus the intercepts: ``edf - k_constant``."""
         return self.edf - self.k_constant
 
     @property
     def df_resid(self):
+        """``nobs - edf``."""
         return self.nobs - self.edf
 
     @property
@@ -163,11 +184,12 @@ class InferenceResults:
 
     @property
     def llr(self):
-        """Likelihood-ratio statistic against the intercept-only model."""
+        """Likelihood-ratio statistic against the null model: ``2 (llf - llnull)``."""
         return 2 * (self.llf - self.llnull)
 
     @property
     def llr_pvalue(self):
+        """Chi-square p-value of :attr:`llr` on ``df_model`` degrees of freedom."""
         return float(sps.chi2.sf(self.llr, self.df_model))
 
     @property
@@ -177,26 +199,27 @@ class InferenceResults:
 
     @property
     def aic(self):
+        """``-2 llf + 2 edf`` (effective df for a penalized fit)."""
         return -2 * self.llf + 2 * (self.df_model + self.k_constant)
 
     @property
     def bic(self):
+        """``-2 llf + log(nobs) edf``."""
         return -2 * self.llf + np.log(self.nobs) * (self.df_model + self.k_constant)
 
     @property
     def converged(self):
-        return bool(getattr(self.model, "converged_", True))
+        """Whether the fit converged."""
+        return bool(self.model.converged)
 
     # ------------------------------------------------------------------ reports and tests
     def summary(self, alpha=None):
         """statsmodels-style summary: header, effects table, per-input Wald tests."""
-        from .summary import Summary
         return Summary(self, self.alpha if alpha is None else alpha)
 
     def wald_test_terms(self):
         """Joint Wald chi-square test, per input, that all weights leaving it are zero."""
-        from .hypotheses import wald_test_terms
-        return wald_test_terms(self)
+        return _hypotheses.wald_test_terms(self)
 
     def compare_lr_test(self, restricted, method="chi2", *, n_bootstrap=99, n_jobs=None,
                         random_state=None):
@@ -205,26 +228,23 @@ class InferenceResults:
         See :func:`neurostat.inference.hypotheses.compare_lr_test` for when each ``method`` is
         valid.
         """
-        from .hypotheses import compare_lr_test
-        return compare_lr_test(self, restricted, method=method, n_bootstrap=n_bootstrap,
-                               n_jobs=n_jobs, random_state=random_state)
+        return _hypotheses.compare_lr_test(self, restricted, method=method,
+                                           n_bootstrap=n_bootstrap, n_jobs=n_jobs,
+                                           random_state=random_state)
 
     def get_prediction(self, X=None):
         """Predicted means with delta-method standard errors (``.summary_frame(alpha)``)."""
-        from .predictions import get_prediction
-        return get_prediction(self, X)
+        return _predictions.get_prediction(self, X)
 
     def get_margeff(self, scale="response"):
         """Average marginal effects on the response (or link) scale, as statsmodels'
         ``get_margeff(at="overall")``."""
-        from .predictions import get_margeff
-        return get_margeff(self, scale)
+        return _predictions.get_margeff(self, scale)
 
     def diagnostics(self):
         """Gradient norm, Hessian conditioning, convergence, residuals, calibration."""
-        from .diagnostics import diagnostics
-        return diagnostics(self)
+        return _diagnostics.diagnostics(self)
 
     def __repr__(self):
-        return (f"<InferenceResults {type(self.model).__name__} family="
-                f"{self.likelihood.family.name} cov_type={self.cov_type} nobs={self.nobs}>")
+        return (f"<InferenceResults {self.model.name} family={self.likelihood.family.name} "
+                f"cov_type={self.cov_type} nobs={self.nobs}>")

@@ -8,31 +8,21 @@ import pandas as pd
 _WIDTH = 78
 
 
-def _penalty_text(est):
-    if not est.alpha:
+def penalty_text(penalty):
+    """How the summary header names a penalty."""
+    if not penalty.alpha:
         return "none"
-    if est.l1_ratio == 0:
-        return f"ridge (alpha={est.alpha:g})"
-    if est.l1_ratio == 1:
-        return f"lasso (alpha={est.alpha:g})"
-    return f"elastic net (alpha={est.alpha:g}, l1_ratio={est.l1_ratio:g})"
+    if penalty.l1_ratio == 0:
+        return f"ridge (alpha={penalty.alpha:g})"
+    if penalty.l1_ratio == 1:
+        return f"lasso (alpha={penalty.alpha:g})"
+    return f"elastic net (alpha={penalty.alpha:g}, l1_ratio={penalty.l1_ratio:g})"
 
 
 def header_items(res):
-    est, fam = res.model, res.likelihood.family
-    hidden = tuple(getattr(est, "hidden_layer_sizes", ()) or ())
-    left = [
-        ("Model:", type(est).__name__),
-        ("Family:", fam.name),
-        ("Link:", fam.link),
-        ("Hidden layers:", str(hidden) if hidden else "none (GLM)"),
-        ("Activation:", getattr(est, "activation", "") if hidden else "-"),
-        ("Penalty:", _penalty_text(est)),
-        ("Dropout:", f"{getattr(est, 'dropout', 0):g} / input "
-                     f"{getattr(est, 'input_dropout', 0):g}"),
-        ("Solver:", str(getattr(est, "solver", ""))),
-        ("Converged:", str(res.converged)),
-    ]
+    """``(left, right)`` columns of the header: the model's description, then the fit's."""
+    fam = res.likelihood.family
+    left = [*res.model.describe(), ("Converged:", str(res.converged))]
     right = [
         ("No. Observations:", f"{res.nobs:.0f}" if float(res.nobs).is_integer()
          else f"{res.nobs:.6g}"),
@@ -88,13 +78,13 @@ class Summary:
         if not res.is_glm:
             notes.append("coef: average partial derivative of the linear predictor with respect "
                          "to each input (weights are not identifiable); delta-method std err.")
+        notes.append(f"Covariance: {res.statistics.method}.")
         if res.penalized:
-            notes.append("Penalized fit: covariance is the sandwich A^-1 I A^-1; df are "
-                         "effective degrees of freedom trace(I A^-1).")
+            notes.append("Penalized fit: df are effective degrees of freedom trace(F A^-1).")
         if res.separated:
             notes.append("Perfect separation detected: the MLE does not exist, standard errors "
                          "are not meaningful.")
-        if res._stats["hess_info"].get("singular"):
+        if res.statistics.hess_info.get("singular"):
             notes.append("The Hessian is singular; a pseudo-inverse was used.")
         if not res.converged:
             notes.append("The fit did not converge; standard errors assume a stationary point.")
@@ -122,7 +112,7 @@ class Summary:
         return lines
 
     def as_text(self):
-        title = f"{type(self.res.model).__name__} Results".center(_WIDTH)
+        title = f"{self.res.model.name} Results".center(_WIDTH)
         lines = [title, "=" * _WIDTH]
         half = _WIDTH // 2 - 1
         pad = [("", "")] * max(0, len(self._left) - len(self._right))
@@ -145,7 +135,7 @@ class Summary:
     __repr__ = __str__
 
     def as_html(self):
-        title = f"<h4>{html.escape(type(self.res.model).__name__)} Results</h4>"
+        title = f"<h4>{html.escape(self.res.model.name)} Results</h4>"
         parts = [title, self.header.to_html(header=False),
                  self.params_table.to_html(float_format=lambda v: f"{v:.4g}")]
         if self.wald_table is not None:

@@ -305,16 +305,22 @@ class NeuralCoxRegressor(_BaseNeural):
         -------
         CoxInferenceResults
         """
-        from .inference import CoxInferenceResults
-        from ..inference import inference
+        return super().inference(X, y, "HC0" if cov_type == "robust" else cov_type,
+                                 alpha=alpha, sample_weight=sample_weight,
+                                 n_bootstrap=n_bootstrap, n_jobs=n_jobs,
+                                 random_state=random_state)
 
-        if cov_type == "robust":
-            cov_type = "HC0"
-        if y is not None:
-            y = as_survival_target(y)
-        res = inference(self, X, y, cov_type, alpha=alpha, sample_weight=sample_weight,
-                        n_bootstrap=n_bootstrap, n_jobs=n_jobs, random_state=random_state)
-        return CoxInferenceResults.from_results(res)
+    _has_intercept = False  # it cancels in the partial likelihood
+
+    def _results_class(self):
+        from .inference import CoxInferenceResults
+        return CoxInferenceResults
+
+    def _describe(self):
+        return [("Ties:", self.ties), *super()._describe()]
+
+    def _inference_target(self, y):
+        return as_survival_target(y)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -141,18 +141,18 @@ def test_collinear_inputs_warn_pseudo_inverse():
     est = NeuralRegressor((), solver="lbfgs").fit(X, y)
     with pytest.warns(InferenceWarning, match="pseudo-inverse"):
         res = est.inference()
-    assert res._stats["hess_info"]["singular"]
+    assert res.statistics.hess_info["singular"]
     assert np.all(np.isfinite(res.bse.values))
 
 
 def test_too_many_parameters_suggests_bootstrap():
     X, y = _ridge_data(30)
     est = NeuralRegressor((4,), solver="lbfgs", max_iter=5).fit(X, y)
-    import neurostat.inference.core as core
-    old = core.MAX_HESSIAN_PARAMS
-    core.MAX_HESSIAN_PARAMS = 10
+    import neurostat.inference.covariance as covariance
+    old = covariance.MAX_HESSIAN_PARAMS
+    covariance.MAX_HESSIAN_PARAMS = 10
     try:
         with pytest.raises(ValueError, match="bootstrap"):
             est.inference()
     finally:
-        core.MAX_HESSIAN_PARAMS = old
+        covariance.MAX_HESSIAN_PARAMS = old
