@@ -31,7 +31,12 @@ from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel  #
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from neurostat import NeuralRegressor  # noqa: E402
-from neurostat.gp import NNGPKernel, NNGPRegressor, empirical_kernel, sample_wide_networks  # noqa: E402
+from neurostat.gp import (  # noqa: E402
+    NNGPKernel,
+    NNGPRegressor,
+    empirical_kernel,
+    sample_wide_networks,
+)
 
 torch.set_num_threads(1)
 W, B = 2.0, 0.5  # sigma_w^2, sigma_b^2 of the prior nets
@@ -60,7 +65,8 @@ DRAW_PRIORS = (("erf", 16.0, 16.0), ("relu", 1.0, 4.0))  # (activation, sigma_w^
 def prior_draws(out, widths, n_draws=5):
     """Rows: erf and relu nets; columns: widths, then draws from the NNGP limit."""
     x = np.linspace(-3, 3, 300)[:, None]
-    fig, axes = plt.subplots(len(DRAW_PRIORS), len(widths) + 1, figsize=(2.8 * (len(widths) + 1), 5.6),
+    fig, axes = plt.subplots(len(DRAW_PRIORS), len(widths) + 1,
+                             figsize=(2.8 * (len(widths) + 1), 5.6),
                              sharey="row", sharex=True)
     for row, (act, w, b) in zip(axes, DRAW_PRIORS):
         for ax, width in zip(row, widths):
@@ -77,7 +83,8 @@ def prior_draws(out, widths, n_draws=5):
         row[0].set_ylabel(f"f(x)  [$\\sigma_w^2$={w:g}, $\\sigma_b^2$={b:g}]")
     for ax in axes[-1]:
         ax.set_xlabel("x")
-    fig.suptitle("Prior draws of one-hidden-layer nets of growing width, and of their Gaussian-process limit")
+    fig.suptitle("Prior draws of one-hidden-layer nets of growing width, and of their "
+                 "Gaussian-process limit")
     fig.tight_layout()
     fig.savefig(out / "prior_draws.png", dpi=120)
     plt.close(fig)
@@ -97,7 +104,8 @@ def kurtosis_vs_width(widths, n_networks, seed=0):
     for depth in (1, 2):
         for width in widths:
             n = _n_nets(n_networks, width, depth)
-            f = sample_wide_networks(x, width, depth, "relu", W, B, n - n % 20, random_state=seed + width)
+            f = sample_wide_networks(x, width, depth, "relu", W, B, n - n % 20,
+                                     random_state=seed + width)
             b = f[:, 0].numpy().reshape(20, -1)
             kurt = (b**4).mean(1) / ((b**2).mean(1)) ** 2 - 3
             closed = 15 * W**2 * q**2 / (4 * width * k1**2) if depth == 1 else np.nan
@@ -116,10 +124,12 @@ def kernel_error_vs_width(widths, n_networks, seed=0):
         K = limit_kernel(X, depth)
         for width in widths:
             n = _n_nets(n_networks, width, depth)
-            est, sq = empirical_kernel(X, width, depth, "relu", W, B, n_networks=n, random_state=seed + width)
+            est, sq = empirical_kernel(X, width, depth, "relu", W, B, n_networks=n,
+                                       random_state=seed + width)
             floor = torch.sqrt(((sq - est**2) / (n - 1)).sum()) / K.norm()
             rows.append({"depth": depth, "width": width, "n_networks": n,
-                         "relative_error": float((est - K).norm() / K.norm()), "mc_floor": float(floor)})
+                         "relative_error": float((est - K).norm() / K.norm()),
+                         "mc_floor": float(floor)})
     return pd.DataFrame(rows)
 
 
@@ -127,10 +137,12 @@ def plot_limits(kurt, kerr, out):
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     for depth, style in ((1, "o-"), (2, "s-")):
         d = kurt[kurt.depth == depth]
-        a1.errorbar(d.width, d.excess_kurtosis, yerr=2 * d.se, fmt=style, label=f"depth {depth} (MC, ±2 SE)")
+        a1.errorbar(d.width, d.excess_kurtosis, yerr=2 * d.se, fmt=style,
+                    label=f"depth {depth} (MC, ±2 SE)")
     d1 = kurt[kurt.depth == 1]
     a1.plot(d1.width, d1.closed_form_depth1, "k--", label="depth 1 closed form $\\propto$ 1/width")
-    a1.set(xscale="log", xlabel="width", ylabel="excess kurtosis of f(x)", title="Gaussianity grows with width")
+    a1.set(xscale="log", xlabel="width", ylabel="excess kurtosis of f(x)",
+           title="Gaussianity grows with width")
     a1.set_yscale("symlog", linthresh=0.1)
     a1.set_ylim(bottom=-0.05)
     a1.axhline(0, color="grey", lw=0.5)
@@ -158,11 +170,12 @@ def regression(seeds, widths, quick):
         Xtr, Xte = sx.transform(X[tr]), sx.transform(X[te])
         ytr, yte = sy.transform(y[tr, None])[:, 0], sy.transform(y[te, None])[:, 0]
         models = {
-            "GP NNGP (depth 1)": lambda: NNGPRegressor(depth=1, random_state=seed),
-            "GP NNGP (depth 3)": lambda: NNGPRegressor(depth=3, random_state=seed),
-            "GP NTK (depth 1)": lambda: NNGPRegressor(depth=1, kernel="ntk", random_state=seed),
-            "GP RBF": lambda: GaussianProcessRegressor(ConstantKernel() * RBF() + WhiteKernel(),
-                                                       normalize_y=True, random_state=seed),
+            "GP NNGP (depth 1)": lambda seed=seed: NNGPRegressor(depth=1, random_state=seed),
+            "GP NNGP (depth 3)": lambda seed=seed: NNGPRegressor(depth=3, random_state=seed),
+            "GP NTK (depth 1)": lambda seed=seed: NNGPRegressor(depth=1, kernel="ntk",
+                                                                 random_state=seed),
+            "GP RBF": lambda seed=seed: GaussianProcessRegressor(
+                ConstantKernel() * RBF() + WhiteKernel(), normalize_y=True, random_state=seed),
         }
         for name, make in models.items():
             t0 = time.perf_counter()
@@ -178,10 +191,12 @@ def regression(seeds, widths, quick):
             mean = net.predict(Xte)
             # plug-in interval: residual sd of the fit, parameter uncertainty ignored
             std = np.full_like(mean, np.std(ytr - net.predict(Xtr), ddof=1))
-            rows.append(_scores(f"trained net, width {width}", seed, mean, std, yte, time.perf_counter() - t0))
+            rows.append(_scores(f"trained net, width {width}", seed, mean, std, yte,
+                                time.perf_counter() - t0))
     df = pd.DataFrame(rows)
     return df.groupby("model", sort=False).agg(
-        test_rmse=("test_rmse", "mean"), rmse_sd=("test_rmse", "std"), coverage_95=("coverage_95", "mean"),
+        test_rmse=("test_rmse", "mean"), rmse_sd=("test_rmse", "std"),
+        coverage_95=("coverage_95", "mean"),
         fit_s=("fit_s", "mean"), seeds=("seed", "count")).reset_index(), df
 
 
@@ -191,8 +206,10 @@ def _scores(name, seed, mean, std, y, seconds):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="fewer networks, widths and seeds (< 40 s)")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer networks, widths and seeds (< 40 s)")
     ap.add_argument("--out", type=Path, default=Path("vignette_output/04_neals_limit"))
     args = ap.parse_args()
     out = args.out
@@ -212,10 +229,11 @@ def main():
     summary.to_csv(out / "diabetes_regression.csv", index=False)
     per_seed.to_csv(out / "diabetes_regression_per_seed.csv", index=False)
 
+    run = "Quick run (fewer networks, widths, seeds)." if args.quick else "Full run."
     report = f"""# Neal's limit: wide random networks are Gaussian processes
 
 Prior: weights N(0, sigma_w^2 / fan_in), biases N(0, sigma_b^2); `NNGPKernel` is the
-infinite-width covariance of the output. {"Quick run (fewer networks, widths, seeds)." if args.quick else "Full run."}
+infinite-width covariance of the output. {run}
 
 ![prior draws](prior_draws.png)
 

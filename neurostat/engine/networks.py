@@ -1,4 +1,4 @@
-"""Network structure: the multilayer perceptron, its activations and its initialization schemes.
+"""Network structure: the multilayer perceptron, the conv net, activations and init schemes.
 
 The structure is one of the three parts of a net (structure, family, solver). A network maps
 inputs to the *linear predictor* ``eta`` of the family: the output layer has no activation of
@@ -6,6 +6,7 @@ its own, the family's inverse link turns ``eta`` into a mean or class probabilit
 """
 
 import math
+from numbers import Integral
 
 import torch
 from torch import nn
@@ -157,3 +158,119 @@ class MLP(nn.Module):
             initialize_(layer.weight, init)
             nn.init.zeros_(layer.bias)
         return self
+
+
+def conv_plan(conv_layers):
+    """Validate ``conv_layers``; return a list of ("conv", filters, kernel) / ("pool",)."""
+    plan = []
+    for spec in conv_layers:
+        if isinstance(spec, str):
+            if spec != "pool":
+                raise ValueError(f"conv_layers: unknown layer {spec!r}; use (filters, kernel) "
+                                 "or 'pool'.")
+            plan.append(("pool",))
+            continue
+        ok = (isinstance(spec, (tuple, list)) and len(spec) == 2
+              and all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1
+                      for v in spec))
+        if not ok:
+            raise ValueError(
+                f"conv_layers entries must be (filters, kernel_size) pairs of positive integers "
+                f"or 'pool'; got {spec!r} in {conv_layers!r}."
+            )
+        plan.append(("conv", int(spec[0]), int(spec[1])))
+    return plan
+
+
+class ConvNet(nn.Module):
+    """Convolutions (+ 2x2 max pooling) then dense layers, returning the linear predictor.
+
+    Convolutions use "same" padding and stride 1; a pool halves each spatial side of at least 2
+    (rounding up), so any image size works, including the ``1 x n`` rows of non-image data.
+
+    Parameters
+    ----------
+    image_shape : tuple (c, h, w)
+    conv_layers : sequence of (filters, kernel_size) or "pool"
+    dense_layers : tuple of int
+    n_outputs : int
+    activation : str
+        A key of :data:`neurostat.networks.ACTIVATIONS`, after every conv and dense layer.
+    dropout : float
+        Inverted dropout on the output of every dense hidden layer.
+    input_dropout : float
+        Inverted dropout on the pixels.
+    """
+
+    def __init__(self, image_shape, conv_layers, dense_layers, n_outputs, activation="relu",
+                 dropout=0.0, input_dropout=0.0):
+        super().__init__()
+        c, h, w = (int(v) for v in image_shape)
+        self.image_shape = (c, h, w)
+        self.plan = []
+        self.convs = nn.ModuleList()
+        for step in conv_plan(conv_layers):
+            if step[0] == "pool":
+                kernel = (2 if h >= 2 else 1, 2 if w >= 2 else 1)
+                h, w = math.ceil(h / kernel[0]), math.ceil(w / kernel[1])
+                self.plan.append(("pool", kernel))
+            else:
+                self.convs.append(nn.Conv2d(c, step[1], step[2], padding="same"))
+                c = step[1]
+                self.plan.append(("conv", len(self.convs) - 1))
+        sizes = [c * h * w, *dense_layers]
+        self.dense = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.output = nn.Linear(sizes[-1], n_outputs)
+        self.activation = activation
+        self.dropout = float(dropout)
+        self.input_dropout = float(input_dropout)
+
+    @property
+    def layers(self):
+        """Every layer with weights, in order: convolutions, dense layers, the output layer."""
+        return [*self.convs, *self.dense, self.output]
+
+    @property
+    def output_layer(self):
+        return self.output
+
+    def body_layers(self):
+        """The layers before the output layer, in order (what ``freeze`` counts)."""
+        return [*self.convs, *self.dense]
+
+    def body_state_dict(self):
+        """State of every layer but the output layer: what transfer learning copies."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("output.")}
+
+    def penalized_parameters(self):
+        """The weights (never the biases): what the penalty acts on."""
+        return [layer.weight for layer in self.layers]
+
+    def reset_parameters(self, init="glorot_uniform"):
+        """Weights by the named scheme (a conv kernel's fans: ``c_in k^2`` and ``c_out``)."""
+        for layer in self.layers:
+            initialize_(layer.weight.data.view(layer.weight.shape[0], -1), init)
+            nn.init.zeros_(layer.bias)
+        return self
+
+    def features(self, x):
+        """Output of the last dense hidden layer (the flattened conv features if none)."""
+        if x.ndim == 2:
+            x = x.reshape(x.shape[0], *self.image_shape)
+        act = ACTIVATIONS[self.activation]
+        if self.input_dropout > 0 and self.training:
+            x = F.dropout(x, self.input_dropout, True)
+        for kind, arg in self.plan:
+            if kind == "conv":
+                x = act(self.convs[arg](x))
+            else:
+                x = F.max_pool2d(x, arg, ceil_mode=True)
+        x = x.flatten(1)
+        for layer in self.dense:
+            x = act(layer(x))
+            if self.dropout > 0 and self.training:
+                x = F.dropout(x, self.dropout, True)
+        return x
+
+    def forward(self, x):
+        return self.output(self.features(x))

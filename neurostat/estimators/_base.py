@@ -39,6 +39,7 @@ from ..engine.solvers import (
     MinibatchSolver,
 )
 
+
 def _stochastic(est):
     if est.solver not in STOCHASTIC_SOLVERS:
         raise AttributeError(

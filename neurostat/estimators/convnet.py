@@ -12,133 +12,15 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from torch import nn
-from torch.nn import functional as F
 
 from .._compat import HasMethods, Interval, StrOptions
 from ..engine.augment import random_affine, resolve_augment
+from ..engine.networks import INIT_SCHEMES, ConvNet, conv_plan
 from ..engine.penalties import ElasticNetPenalty
 from ._base import _BaseNeural
 from .neural import NeuralClassifier
-from ..engine.networks import ACTIVATIONS, INIT_SCHEMES, initialize_
 
 DEFAULT_CONV_LAYERS = ((32, 3), (32, 3), "pool", (64, 3), (64, 3), "pool")
-
-
-def _conv_plan(conv_layers):
-    """Validate ``conv_layers``; return a list of ("conv", filters, kernel) / ("pool",)."""
-    plan = []
-    for spec in conv_layers:
-        if isinstance(spec, str):
-            if spec != "pool":
-                raise ValueError(f"conv_layers: unknown layer {spec!r}; use (filters, kernel) "
-                                 "or 'pool'.")
-            plan.append(("pool",))
-            continue
-        ok = (isinstance(spec, (tuple, list)) and len(spec) == 2
-              and all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1
-                      for v in spec))
-        if not ok:
-            raise ValueError(
-                f"conv_layers entries must be (filters, kernel_size) pairs of positive integers "
-                f"or 'pool'; got {spec!r} in {conv_layers!r}."
-            )
-        plan.append(("conv", int(spec[0]), int(spec[1])))
-    return plan
-
-
-class ConvNet(nn.Module):
-    """Convolutions (+ 2x2 max pooling) then dense layers, returning the linear predictor.
-
-    Convolutions use "same" padding and stride 1; a pool halves each spatial side of at least 2
-    (rounding up), so any image size works, including the ``1 x n`` rows of non-image data.
-
-    Parameters
-    ----------
-    image_shape : tuple (c, h, w)
-    conv_layers : sequence of (filters, kernel_size) or "pool"
-    dense_layers : tuple of int
-    n_outputs : int
-    activation : str
-        A key of :data:`neurostat.networks.ACTIVATIONS`, after every conv and dense layer.
-    dropout : float
-        Inverted dropout on the output of every dense hidden layer.
-    input_dropout : float
-        Inverted dropout on the pixels.
-    """
-
-    def __init__(self, image_shape, conv_layers, dense_layers, n_outputs, activation="relu",
-                 dropout=0.0, input_dropout=0.0):
-        super().__init__()
-        c, h, w = (int(v) for v in image_shape)
-        self.image_shape = (c, h, w)
-        self.plan = []
-        self.convs = nn.ModuleList()
-        for step in _conv_plan(conv_layers):
-            if step[0] == "pool":
-                kernel = (2 if h >= 2 else 1, 2 if w >= 2 else 1)
-                h, w = math.ceil(h / kernel[0]), math.ceil(w / kernel[1])
-                self.plan.append(("pool", kernel))
-            else:
-                self.convs.append(nn.Conv2d(c, step[1], step[2], padding="same"))
-                c = step[1]
-                self.plan.append(("conv", len(self.convs) - 1))
-        sizes = [c * h * w, *dense_layers]
-        self.dense = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.output = nn.Linear(sizes[-1], n_outputs)
-        self.activation = activation
-        self.dropout = float(dropout)
-        self.input_dropout = float(input_dropout)
-
-    @property
-    def layers(self):
-        """Every layer with weights, in order: convolutions, dense layers, the output layer."""
-        return [*self.convs, *self.dense, self.output]
-
-    @property
-    def output_layer(self):
-        return self.output
-
-    def body_layers(self):
-        """The layers before the output layer, in order (what ``freeze`` counts)."""
-        return [*self.convs, *self.dense]
-
-    def body_state_dict(self):
-        """State of every layer but the output layer: what transfer learning copies."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("output.")}
-
-    def penalized_parameters(self):
-        """The weights (never the biases): what the penalty acts on."""
-        return [layer.weight for layer in self.layers]
-
-    def reset_parameters(self, init="glorot_uniform"):
-        """Weights by the named scheme (a conv kernel's fans: ``c_in k^2`` and ``c_out``)."""
-        for layer in self.layers:
-            initialize_(layer.weight.data.view(layer.weight.shape[0], -1), init)
-            nn.init.zeros_(layer.bias)
-        return self
-
-    def features(self, x):
-        """Output of the last dense hidden layer (the flattened conv features if none)."""
-        if x.ndim == 2:
-            x = x.reshape(x.shape[0], *self.image_shape)
-        act = ACTIVATIONS[self.activation]
-        if self.input_dropout > 0 and self.training:
-            x = F.dropout(x, self.input_dropout, True)
-        for kind, arg in self.plan:
-            if kind == "conv":
-                x = act(self.convs[arg](x))
-            else:
-                x = F.max_pool2d(x, arg, ceil_mode=True)
-        x = x.flatten(1)
-        for layer in self.dense:
-            x = act(layer(x))
-            if self.dropout > 0 and self.training:
-                x = F.dropout(x, self.dropout, True)
-        return x
-
-    def forward(self, x):
-        return self.output(self.features(x))
 
 
 class ConvNetClassifier(NeuralClassifier):
@@ -283,7 +165,7 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, device,
         from ..inference.summary import penalty_text
 
         steps = ["pool" if st[0] == "pool" else f"conv {st[1]}x{st[2]}x{st[2]}"
-                 for st in _conv_plan(self.conv_layers)]
+                 for st in conv_plan(self.conv_layers)]
         return [
             ("Image shape:", "x".join(str(v) for v in self.image_shape_)),
             ("Convolutions:", ", ".join(steps) if steps else "none"),
@@ -296,7 +178,7 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, device,
 
     def _check_options(self):
         super()._check_options()
-        _conv_plan(self.conv_layers)
+        conv_plan(self.conv_layers)
         resolve_augment(self.augment)
 
     def _build_module(self, n_features, n_outputs):

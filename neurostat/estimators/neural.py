@@ -14,9 +14,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import validate_data
 
-from ._base import _BaseNeural, _stochastic
 from .._compat import StrOptions
 from ..engine.families import REGRESSION_FAMILIES, classification_family
+from ._base import _BaseNeural, _stochastic
 
 __all__ = ["NeuralClassifier", "NeuralRegressor"]
 

@@ -18,8 +18,8 @@ from sklearn.utils import check_random_state
 
 from .._utils import blas_threads, num_threads
 from .covariance import MAX_HESSIAN_PARAMS
-from .statistics import FitStatistics, curvature_statistics, pearson_chi2
 from .effects import effect_params
+from .statistics import FitStatistics, curvature_statistics, pearson_chi2
 
 
 def warm_copy(est):

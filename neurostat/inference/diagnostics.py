@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats as sps
 
 from ..engine.families import calibration_table as _calibration_table
 from .covariance import InferenceWarning

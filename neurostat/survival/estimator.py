@@ -12,11 +12,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
 from .._compat import StrOptions
-from .family import TIES, Cox, as_survival_target, partial_loglik
-from .metrics import breslow_baseline, concordance_index, step_values
-from ..estimators._base import _BaseNeural, _stochastic
 from .._utils import feature_names, float64_forward
 from ..engine.networks import MLP
+from ..estimators._base import _BaseNeural, _stochastic
+from .family import TIES, Cox, as_survival_target, partial_loglik
+from .metrics import breslow_baseline, concordance_index, step_values
 
 __all__ = ["NeuralCoxRegressor", "concordance_index"]
 

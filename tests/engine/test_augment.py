@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from neurostat import ConvNetClassifier
-from neurostat.engine.augment import DEFAULTS, apply_affine, random_affine, resolve_augment
 from neurostat.datasets import load_digit_pairs
+from neurostat.engine.augment import DEFAULTS, apply_affine, random_affine, resolve_augment
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

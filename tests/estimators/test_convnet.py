@@ -10,8 +10,8 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from neurostat import ConvNetClassifier
-from neurostat.estimators.convnet import ConvNet
 from neurostat.datasets import load_digit_pairs
+from neurostat.engine.networks import ConvNet
 
 # short fits on purpose: the tests check behaviour, not convergence
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -105,7 +105,7 @@ def test_structure_and_fitted_attributes(digits38):
     assert est.n_layers_ == 7  # input, 5 body layers, output
     assert len(est.module_.body_layers()) == 5
     with pytest.raises(AttributeError, match="not a GLM"):
-        est.coef_
+        _ = est.coef_
     # the penalty sees every weight (conv kernels too), never a bias
     pen = est.module_.penalized_parameters()
     assert len(pen) == 6 and all(p.ndim >= 2 for p in pen)

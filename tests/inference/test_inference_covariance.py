@@ -42,7 +42,8 @@ def test_ridge_sandwich_closed_form(alpha):
     np.testing.assert_allclose(res.params.values, beta, rtol=1e-6, atol=1e-8)
     # entries near zero are compared on the matrix's scale: the fitted beta (an optimizer's
     # answer, 1e-6 relative) moves a near-cancelling entry more than 1e-6 of itself
-    np.testing.assert_allclose(res.cov_params().values, cov, rtol=1e-6, atol=1e-6 * np.abs(cov).max())
+    np.testing.assert_allclose(res.cov_params().values, cov, rtol=1e-6,
+                               atol=1e-6 * np.abs(cov).max())
     np.testing.assert_allclose(res.df_model, edf - 1, rtol=1e-8)  # effective df
     np.testing.assert_allclose(res.df_resid, len(y) - edf, rtol=1e-8)
     np.testing.assert_allclose(res.scale, s2, rtol=1e-6)

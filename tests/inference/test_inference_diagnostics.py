@@ -11,8 +11,9 @@ import statsmodels.api as sm
 from neurostat import NeuralClassifier, NeuralRegressor
 from neurostat.inference import InferenceWarning
 
+RESULTS = Path(__file__).parents[1] / "results"
 _spec = importlib.util.spec_from_file_location(
-    "make_inference_reference", Path(__file__).parents[1] / "results" / "make_inference_reference.py")
+    "make_inference_reference", RESULTS / "make_inference_reference.py")
 ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref)
 

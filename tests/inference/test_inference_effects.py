@@ -11,11 +11,12 @@ import statsmodels.api as sm
 
 from neurostat import NeuralClassifier, NeuralRegressor
 
+RESULTS = Path(__file__).parents[1] / "results"
 _spec = importlib.util.spec_from_file_location(
-    "make_inference_reference", Path(__file__).parents[1] / "results" / "make_inference_reference.py")
+    "make_inference_reference", RESULTS / "make_inference_reference.py")
 ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref)
-FROZEN = json.loads((Path(__file__).parents[1] / "results" / "inference_reference.json").read_text())
+FROZEN = json.loads((RESULTS / "inference_reference.json").read_text())
 
 
 def _glm(name):

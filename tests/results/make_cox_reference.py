@@ -60,7 +60,8 @@ def make_data(seed=20261127, n=200):
     time = np.ceil(np.minimum(t, c) * 8)  # integer times: many ties
     event = (t <= c).astype(float)
     w = rng.uniform(0.2, 3.0, n)
-    return X, time, event, w / w.mean()  # case weights of mean 1 (R and neurostat use them as given)
+    # case weights of mean 1 (R and neurostat use them as given)
+    return X, time, event, w / w.mean()
 
 
 def main():

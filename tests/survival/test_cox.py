@@ -21,10 +21,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from neurostat import NeuralCoxRegressor
+from neurostat.inference import InferenceWarning
 from neurostat.inference.likelihood import Likelihood
 from neurostat.survival.family import Cox, as_survival_target, partial_loglik
 from neurostat.survival.metrics import breslow_baseline, concordance_index
-from neurostat.inference import InferenceWarning
 
 REF = json.loads((Path(__file__).parents[1] / "results" / "cox_reference.json").read_text())
 
