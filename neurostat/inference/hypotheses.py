@@ -10,15 +10,16 @@ from .statistics import llf_at
 
 
 def _input_weight_index(res):
-    """For each input, the indices in theta of the weights leaving it (first layer)."""
-    idx = res.model.layout.input_weights
+    """For each term, the indices in theta of the weights leaving its inputs (first layer)."""
+    layout = res.model.layout
+    idx = layout.input_weights
     if idx is None:
         raise ValueError(
             "wald_test_terms needs a first fully connected layer with estimated weights; this "
             "network's first layer is frozen or of another kind (e.g. a convolution). Test an "
             "input with compare_lr_test against the model without it."
         )
-    return idx
+    return [np.concatenate([idx[j] for j in cols]) for _, cols in layout.term_groups]
 
 
 def wald_test_terms(res):
@@ -61,7 +62,7 @@ def wald_test_terms(res):
         stat = float(np.sum(z * z / evals[keep]))
         df = int(keep.sum())
         rows.append((stat, float(sps.chi2.sf(stat, df)) if df else np.nan, df))
-    names = list(res.model.layout.input_names)
+    names = [name for name, _ in res.model.layout.term_groups]
     return pd.DataFrame(rows, index=pd.Index(names, name="term"),
                         columns=["chi2", "P>chi2", "df constraint"])
 

@@ -1,9 +1,10 @@
 """The log-likelihood of a fitted net as a function of one flat float64 parameter vector.
 
-:class:`Likelihood` is the extension point of :mod:`neurostat.inference`: every covariance,
-test and effect is computed from its methods, so a family whose log-likelihood is not a sum of
-independent per-observation terms (the Cox partial likelihood) subclasses it and overrides
-``loglik``, ``score_obs`` and ``hessian_eta`` (see the package docstring).
+:class:`Likelihood` is what every covariance, test and effect of :mod:`neurostat.inference` is
+computed from: the network (Jacobians and curvature in theta) and the family (everything in
+eta: log-likelihood, scores, information) over the data, in row blocks for an additive family.
+A likelihood over data held elsewhere (chunks on a cluster) overrides the reductions
+(``curvatures``, ``meat``, ``loglik``).
 """
 
 import copy
@@ -176,6 +177,25 @@ class Likelihood:
                 e = self.eta(theta, self.X[r])
             out[r] = self.family.score_obs(self.jacobian(theta, r), e, self.y[r], self._w(r))
         return out
+
+    def meat(self, theta=None):
+        """``sum_i w_i s_i s_i'`` (p, p): the robust sandwich's meat for frequency weights.
+
+        ``score_obs`` gives ``w_i s_i``; the meat of ``w_i`` repeated rows is ``w_i s_i s_i'``
+        (for a coupled likelihood, the Cox model's, the score residuals as R's ``coxph``).
+        Summed in row blocks, never holding all n scores for an additive family.
+        """
+        theta = self.theta if theta is None else theta
+        M = torch.zeros(self.n_params, self.n_params, dtype=torch.float64)
+        for r in self._blocks():
+            with torch.no_grad():
+                e = self.eta(theta, self.X[r])
+            S = self.family.score_obs(self.jacobian(theta, r), e, self.y[r], self._w(r))
+            if self.w is not None and self.additive:
+                w = self.w[r]
+                S = S / torch.sqrt(torch.where(w > 0, w, torch.ones_like(w)))[:, None]
+            M += S.T @ S
+        return M
 
     def _blocks(self):
         return self.rows() if self.family.additive else [slice(None)]

@@ -44,6 +44,9 @@ class ParameterLayout:
         Entries of ``theta`` the penalty acts on (the weights, never the biases).
     output_of_param : ndarray of int or None
         The output each entry of ``theta`` belongs to (networks without hidden layer).
+    terms : tuple of (str, tuple of int) or None
+        Groups of input columns tested jointly (a formula's categorical term spans several
+        columns); None: every input is its own term. See :attr:`term_groups`.
     """
 
     names: tuple
@@ -56,6 +59,14 @@ class ParameterLayout:
     linear_index: np.ndarray = None
     penalized: np.ndarray = field(default=None, repr=False)
     output_of_param: np.ndarray = field(default=None, repr=False)
+    terms: tuple = None
+
+    @property
+    def term_groups(self):
+        """``((term, (column, ...)), ...)``: the input columns of each term, in order."""
+        if self.terms is not None:
+            return self.terms
+        return tuple((name, (j,)) for j, name in enumerate(self.input_names))
 
     @property
     def n_params(self):
@@ -73,8 +84,8 @@ class ParameterLayout:
         return self.linear_index is not None and bool(np.all(self.linear_index >= 0))
 
     @classmethod
-    def from_likelihood(cls, lik, input_names, has_intercept=True):
-        """The layout of ``lik.theta`` for ``lik.module``."""
+    def from_likelihood(cls, lik, input_names, has_intercept=True, terms=None):
+        """The layout of ``lik.theta`` for ``lik.module`` (``terms``: see the attribute)."""
         slices = lik.slices()
         names = tuple(lik.names)
         name_of = {id(p): k for k, p in lik.module.named_parameters()}
@@ -102,7 +113,8 @@ class ParameterLayout:
         return cls(names=names, shapes=tuple(lik.shapes), slices=slices,
                    input_names=tuple(input_names), has_intercept=has_intercept, n_outputs=k,
                    input_weights=input_weights, linear_index=linear_index,
-                   penalized=lik.penalized_mask().numpy(), output_of_param=output_of)
+                   penalized=lik.penalized_mask().numpy(), output_of_param=output_of,
+                   terms=None if terms is None else tuple((str(t), tuple(c)) for t, c in terms))
 
 
 @dataclass(frozen=True, eq=False)

@@ -151,12 +151,10 @@ def with_covariance(model, stats, cov_type):
         method = METHODS["nonrobust_penalized" if stats.penalized else "nonrobust"]
     else:
         sp = stats.param_scale
-        S = lik.score_obs().numpy()[:, active] / (stats.scale if sp is None else sp)
-        if lik.w is not None and lik.additive:
-            # score_obs gives w_i s_i: the meat of w_i repeated rows is w_i s_i s_i'
-            w = lik.w.numpy()
-            S = S / np.sqrt(np.where(w > 0, w, 1.0))[:, None]
-        cov = sandwich(Ainv, S.T @ S)
+        div = stats.scale if sp is None else sp
+        meat = lik.meat().numpy()[np.ix_(active, active)] / np.outer(
+            np.broadcast_to(div, active.sum()), np.broadcast_to(div, active.sum()))
+        cov = sandwich(Ainv, meat)
         if cov_type == "HC1" and lik.family.has_scale:
             # statsmodels applies the n / (n - k) correction for OLS only; its likelihood
             # models (Logit, MNLogit, GLM) report HC1 equal to HC0, and so does neurostat
