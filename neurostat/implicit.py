@@ -96,7 +96,6 @@ class EarlyStoppingPath:
         self.singular_values = s
         self.components = Vt
         self._z = U.T @ yc / np.sqrt(n)  # the response in the singular basis
-        self._Xc = Xc
         self.iterations = np.arange(n_iter + 1)
         self.times = self.learning_rate * self.iterations
         with np.errstate(divide="ignore"):

@@ -33,9 +33,11 @@ BOUND = 1.6862
 FLOW_SUP = 1.685909  # max_x [(1 - exp(-x)) (1 + 1/x)]^2, at x = 1.7933
 
 
-def _design(n, p, seed=0, spread=(0.3, 2.0)):
+def _design(n, p, seed=0, rho=0.5):
+    # AR(1)-correlated columns (corr rho^|i-j|), standardized: condition number ~10 at 0.5
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, p)) @ np.diag(np.geomspace(*spread, p))
+    L = np.linalg.cholesky(rho ** np.abs(np.subtract.outer(np.arange(p), np.arange(p))))
+    X = rng.normal(size=(n, p)) @ L.T
     X = (X - X.mean(0)) / X.std(0)
     beta = rng.normal(size=p) / np.sqrt(p)
     y = 3.0 * (X @ beta + rng.normal(size=n)) + 5.0  # off-center, off-scale: target scaling
@@ -282,6 +284,22 @@ def test_sharpness_of_a_net_is_the_dense_hessian_top_eigenvalue():
     top = torch.linalg.eigvalsh(H)[-1].item()
     assert sharpness(net, Xb, yb) == pytest.approx(top, rel=1e-8)
     assert sharpness(net, Xb, yb, random_state=1) == pytest.approx(top, rel=1e-8)
+
+
+def test_sharpness_counts_only_trainable_parameters():
+    # a frozen hidden layer (transfer learning, freeze=1) leaves a linear model in its
+    # features h = tanh(X W1' + b1): the Hessian of the gaussian objective in the output layer
+    # is [h, 1]'[h, 1] / n, and the frozen layer's curvature must not enter
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(150, 3))
+    y = np.sin(X[:, 0]) + X[:, 1] + 0.1 * rng.normal(size=150)
+    src = _fit_quiet(NeuralRegressor((4,), activation="tanh", solver="lbfgs", max_iter=50,
+                                     random_state=0), X, y)  # any fitted body will do
+    est = NeuralRegressor((4,), activation="tanh", solver="lbfgs", init=src, freeze=1).fit(X, y)
+    h = np.tanh(X @ est.coefs_[0] + est.intercepts_[0])
+    Z = np.column_stack([h, np.ones(150)])
+    assert sharpness(est, X, y) == pytest.approx(np.linalg.eigvalsh(Z.T @ Z / 150)[-1],
+                                                 rel=1e-9)
 
 
 def test_sharpness_input_errors():
