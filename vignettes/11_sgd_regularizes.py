@@ -456,7 +456,7 @@ def main(argv=None):
                                     msumm.diff_sharpness / se_sh.where(se_sh > 0, 1.0), np.nan)
     flatter = msumm[msumm.t_sharpness < -2]
     best = summ.loc[summ.test_error.idxmin()]
-    flat_list = ", ".join(f"lr={r.learning_rate:g}, B={int(r.batch_size)}"
+    flat_list = "; ".join(f"lr={r.learning_rate:g}, B={int(r.batch_size)}"
                           for r in flatter.itertuples()) or "none"
     collapse_ratio = float((collapse.spread_test_error / collapse.seed_sd_test_error).max()
                            ) if len(collapse) else float("nan")
@@ -617,8 +617,8 @@ def main(argv=None):
         "solution plus the null-space part of its start (largest relative deviation "
         f"**{lin.identity_rel_error.max():.1e}**); the norm and the excess risk grow "
         "with the initialization's scale as `(p - r) s0^2` in expectation over the draw "
-        "(`expected_*` columns; the normal-based schemes share their seeds' draws, rescaled, "
-        "so their deviations from the expectation move together):",
+        "(`expected_norm` is sqrt(E||w||^2); the normal-based schemes share their seeds' "
+        "draws, rescaled, so their deviations from the expectation move together):",
         "",
         lin_summ.to_markdown(index=False, floatfmt=fmt),
         "",
