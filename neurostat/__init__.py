@@ -25,6 +25,9 @@ _EXPORTS = {
     "leekasso": "neurostat.selection",
     "NeuralCoxRegressor": "neurostat.survival.estimator",
     "regularization_path": "neurostat.regularization",
+    "EarlyStoppingPath": "neurostat.implicit",
+    "early_stopping_path": "neurostat.implicit",
+    "sharpness": "neurostat.implicit",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

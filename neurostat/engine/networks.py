@@ -33,6 +33,7 @@ INIT_SCHEMES = (
     "truncated_normal",
     "uniform",
     "orthogonal",
+    "zeros",
 )
 
 
@@ -42,7 +43,11 @@ def init_variance(scheme, fan_in, fan_out):
     ``normal``, ``truncated_normal`` and ``uniform`` use the fixed scale 0.05 (standard deviation of
     the normal, half-width of the uniform; the truncated normal is cut at two standard deviations,
     which shrinks its variance by the factor 0.7737). ``orthogonal`` gives the rows (or columns) of
-    an orthogonal matrix, whose entries have variance ``1 / max(fan_in, fan_out)``.
+    an orthogonal matrix, whose entries have variance ``1 / max(fan_in, fan_out)``. ``zeros``
+    starts every weight at 0 (variance 0): gradient descent from the origin, the starting point
+    of the early-stopping and minimum-norm identities of :mod:`neurostat.implicit`. With a hidden
+    layer the units of a layer then stay identical (nothing breaks the symmetry), so it is
+    meant for networks without one.
     """
     if scheme == "glorot_uniform" or scheme == "glorot_normal":
         return 2.0 / (fan_in + fan_out)
@@ -62,6 +67,8 @@ def init_variance(scheme, fan_in, fan_out):
         return 0.05**2 / 3.0
     if scheme == "orthogonal":
         return 1.0 / max(fan_in, fan_out)
+    if scheme == "zeros":
+        return 0.0
     raise ValueError(f"init={scheme!r} is not one of {INIT_SCHEMES}.")
 
 
@@ -82,6 +89,8 @@ def initialize_(weight, scheme):
     elif scheme == "orthogonal":
         nn.init.orthogonal_(weight)
         # unit-norm rows or columns give entries of variance 1 / max(fan_in, fan_out) already
+    elif scheme == "zeros":
+        weight.zero_()
     else:  # pragma: no cover - validated by the estimator
         raise ValueError(f"init={scheme!r} is not one of {INIT_SCHEMES}.")
     return weight

@@ -374,7 +374,7 @@ def test_every_activation_learns(diabetes, activation):
     assert est.score(X, y) > 0.45  # OLS gets 0.52 on these data
 
 
-@pytest.mark.parametrize("scheme", INIT_SCHEMES)
+@pytest.mark.parametrize("scheme", [s for s in INIT_SCHEMES if s != "zeros"])
 def test_init_scheme_variance(scheme):
     # A 500 x 800 layer: 400,000 draws. The sample variance of iid draws has relative standard
     # error sqrt((kurtosis - 1) / N) < 0.3%; 2% is > 6 standard errors. Orthogonal matrices are
@@ -389,6 +389,23 @@ def test_init_scheme_variance(scheme):
     if scheme in ("glorot_uniform", "he_uniform", "uniform"):
         bound = np.sqrt(3 * expected)
         assert w.abs().max().item() <= bound and w.abs().max().item() > 0.99 * bound
+
+
+def test_init_zeros_starts_at_the_origin():
+    # variance 0, every weight exactly 0; a GLM started there takes its first gradient step
+    # from the null model: slopes eta * Xc'(y - ybar) / n after one full-batch SGD epoch
+    w = initialize_(torch.full((3, 5), 7.0), "zeros")
+    assert init_variance("zeros", 5, 3) == 0.0 and torch.count_nonzero(w) == 0
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    X = (X - X.mean(0)) / X.std(0)
+    y = X @ [1.0, -2.0, 0.5] + rng.normal(size=50) + 4.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = NeuralRegressor((), solver="sgd", init="zeros", batch_size=50, momentum=0.0,
+                              learning_rate_init=0.1, max_iter=1, shuffle=False).fit(X, y)
+    np.testing.assert_allclose(est.coef_, 0.1 * X.T @ (y - y.mean()) / 50, rtol=1e-6)
+    assert est.intercept_ == pytest.approx(y.mean(), rel=1e-6)
 
 
 def test_partial_fit_incremental(cancer):
