@@ -48,7 +48,8 @@ class NeuralClassifier(ClassifierMixin, _BaseNeural):
         Inverted-dropout rates on hidden units and on inputs (stochastic solvers only).
     init : str, default="glorot_uniform"
         Weight initialization: glorot_uniform, glorot_normal, he_uniform, he_normal,
-        lecun_normal, normal, truncated_normal, uniform, orthogonal. Biases start at zero, the
+        lecun_normal, normal, truncated_normal, uniform, orthogonal, zeros (every weight 0: gradient
+        descent from the origin; hidden units never break symmetry). Biases start at zero, the
         output bias at the link of the mean response.
     batch_size : int or "auto", default="auto"
         ``min(200, n_samples)`` for "auto".
