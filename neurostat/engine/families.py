@@ -250,6 +250,28 @@ class AdditiveFamily(Family):
     def score_obs(self, G, eta, y, sample_weight=None, scale=1.0):
         return torch.einsum("nk,nkp->np", self.score_eta(eta, y, sample_weight, scale), G)
 
+    def working_residual(self, eta, y):
+        """``W^-1 u`` per row, shape (n, k): the residual on the link scale (IRLS's ``z - eta``).
+
+        ``u = d l / d eta`` and ``W`` the information in eta, both at unit scale and weight;
+        for one linear predictor ``(y - mu) / (d mu / d eta)``, for several the solution of
+        ``(d mu / d eta) v = y - mu``. Its conditional covariance is ``scale * W^-1``.
+        """
+        eta = eta.detach()
+        u = self.score_eta(eta, y)
+        W = self.information_eta(eta, y)
+        if W.shape[1] == 1:
+            return u / W[:, 0, :]
+        return torch.linalg.solve(W, u[:, :, None])[:, :, 0]
+
+    def mean_jacobian(self, eta):
+        """``d mu / d eta`` per row, shape (n, m, k): ``m`` mean components (classes), ``k``
+        linear predictors."""
+        def one(e):
+            return self.mean(e[None]).reshape(-1)
+
+        return torch.func.vmap(torch.func.jacrev(one))(eta.detach())
+
     # ----------------------------------------------------------------- residuals
     def _deviance_terms(self, y, mu):
         """Unit deviances ``d(y_i, mu_i) >= 0`` (numpy, shape (n,))."""

@@ -239,7 +239,8 @@ class _BaseNeural(BaseEstimator):
 
     # ------------------------------------------------------------------ statistics
     def inference(self, X=None, y=None, cov_type="nonrobust", *, alpha=0.05,
-                  sample_weight=None, n_bootstrap=200, n_jobs=None, random_state=None):
+                  sample_weight=None, n_bootstrap=200, n_jobs=None, random_state=None,
+                  effects="crossfit", n_folds=5):
         """Statistical results for the fitted net (see :func:`neurostat.inference.inference`).
 
         Returns
@@ -248,7 +249,8 @@ class _BaseNeural(BaseEstimator):
         """
         from ..inference import inference
         return inference(self, X, y, cov_type, alpha=alpha, sample_weight=sample_weight,
-                         n_bootstrap=n_bootstrap, n_jobs=n_jobs, random_state=random_state)
+                         n_bootstrap=n_bootstrap, n_jobs=n_jobs, random_state=random_state,
+                         effects=effects, n_folds=n_folds)
 
     def summary(self, **kwargs):
         """``self.inference(**kwargs).summary()``: a statsmodels-style table."""

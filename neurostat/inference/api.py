@@ -4,6 +4,8 @@ import warnings
 
 from . import covariance
 from .bootstrap import bootstrap_statistics
+from .debiased import debiased_effects
+from .lastlayer import last_layer_statistics
 from .covariance import MAX_HESSIAN_PARAMS, InferenceWarning  # noqa: F401 (public here too)
 from .statistics import curvature_statistics, with_covariance
 
@@ -33,7 +35,8 @@ def check_separation(model):
 
 
 def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_weight=None,
-              n_bootstrap=200, n_jobs=None, random_state=None):
+              n_bootstrap=200, n_jobs=None, random_state=None, effects="crossfit",
+              n_folds=5):
     """Statistical results for a fitted neurostat estimator, in statsmodels' vocabulary.
 
     Parameters
@@ -59,9 +62,20 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
     n_bootstrap : int, default=200
         Case resamples for ``cov_type="bootstrap"``.
     n_jobs : int, default=None
-        joblib's ``n_jobs`` for the bootstrap.
+        joblib's ``n_jobs`` for the bootstrap and the cross-fitting refits.
     random_state : int, RandomState or None
-        Seeds the bootstrap resamples.
+        Seeds the bootstrap resamples and the cross-fitting folds (and the fold refits of an
+        estimator without ``random_state``).
+    effects : {"crossfit", "delta"}, default="crossfit"
+        For a network with hidden layers: ``"crossfit"`` reports cross-fitted debiased
+        average effects with influence-function standard errors and a directional test per
+        input (:mod:`neurostat.inference.debiased`; ``n_folds`` refits of the estimator);
+        ``"delta"`` the fitted net's own average derivatives with delta-method standard
+        errors from the parameter covariance, and joint Wald tests of the first-layer
+        weights (fast, but not calibrated: see the calibration study). Ignored for a network
+        without hidden layer, whose coefficients are a GLM's.
+    n_folds : int, default=5
+        Folds of the cross-fitting.
 
     Returns
     -------
@@ -72,8 +86,9 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
     NotFittedError
         Before fit.
     ValueError
-        Unknown ``cov_type``; X with other columns than at fit; a network of more than
-        ``MAX_HESSIAN_PARAMS`` parameters with an analytic ``cov_type`` (use "bootstrap").
+        Unknown ``cov_type``; X with other columns than at fit; ``effects="delta"`` for a
+        network of more than ``MAX_HESSIAN_PARAMS`` parameters (its parameter covariance is
+        then the output layer's only: :mod:`neurostat.inference.lastlayer`).
 
     Notes
     -----
@@ -92,21 +107,32 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
     """
     if cov_type not in COV_TYPES:
         raise ValueError(f"cov_type={cov_type!r} is not one of {COV_TYPES}.")
+    if effects not in ("crossfit", "delta"):
+        raise ValueError(f"effects must be 'crossfit' or 'delta'; got {effects!r}.")
     if not (isinstance(alpha, float | int) and 0 < alpha < 1):
         raise ValueError(f"alpha must be a float in (0, 1); got {alpha!r}.")
     model = est._statistical_model(X, y, sample_weight)
     lik = model.likelihood
-    if lik.n_params > covariance.MAX_HESSIAN_PARAMS and cov_type != "bootstrap":
+    large = lik.n_params > covariance.MAX_HESSIAN_PARAMS
+    net = not model.layout.is_glm
+    debias = effects == "crossfit" and net and model.family.additive
+    if large and not debias and cov_type != "bootstrap":
         raise ValueError(
             f"The network has {lik.n_params} parameters; a dense Hessian of that size "
-            f"(over {covariance.MAX_HESSIAN_PARAMS}) is too large to form and invert. Use "
-            "cov_type='bootstrap' (refits on resamples, in parallel), or a smaller network."
+            f"(over {covariance.MAX_HESSIAN_PARAMS}) is too large to form and invert, so "
+            f"effects={effects!r} has no covariance to use. Use effects='crossfit' (the "
+            "default), cov_type='bootstrap', or a smaller network."
         )
     separated = check_separation(model)
     if cov_type == "bootstrap":
         stats = bootstrap_statistics(est, model, n_bootstrap, n_jobs, random_state)
+    elif large:
+        stats = last_layer_statistics(model, cov_type)
     else:
         stats = with_covariance(model, curvature_statistics(model), cov_type)
+    if debias and cov_type != "bootstrap":
+        eff = debiased_effects(est, model, cov_type, n_folds, n_jobs, random_state)
+        stats = stats.replace(effects=eff, cov_params=eff.cov)
     if not model.converged:
         warnings.warn(
             "The fit did not converge; inference assumes a stationary point of the objective, "

@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from .._utils import blas_threads, num_threads
 from .covariance import MAX_HESSIAN_PARAMS
 from .effects import effect_params
-from .statistics import FitStatistics, curvature_statistics, pearson_chi2
+from .statistics import curvature_statistics
 
 
 def warm_copy(est):
@@ -88,15 +88,15 @@ def bootstrap_statistics(est, model, n_bootstrap, n_jobs, random_state):
     thetas = np.array([r[0] for r in reps])
     params = np.array([r[1] for r in reps])
     if lik.n_params <= MAX_HESSIAN_PARAMS:
-        stats = curvature_statistics(model)
-    else:  # too large for a dense Hessian: count the parameters
-        edf = float(lik.n_params)
-        scale = 1.0
-        if lik.family.has_scale:
-            scale = pearson_chi2(lik, lik.theta) / (lik.nobs - edf)
-        stats = FitStatistics(cov_theta=None, edf=edf, scale=scale, method="")
+        stats = curvature_statistics(model).replace(
+            cov_theta=np.atleast_2d(np.cov(thetas, rowvar=False)))
+    else:  # too large for a dense Hessian or a p x p covariance: the output layer's only
+        from .lastlayer import last_layer_statistics, output_layer_index
+
+        idx = output_layer_index(model)
+        stats = last_layer_statistics(model, "HC0").replace(
+            cov_subspace=(idx, np.atleast_2d(np.cov(thetas[:, idx], rowvar=False))))
     return stats.replace(
-        cov_theta=np.atleast_2d(np.cov(thetas, rowvar=False)),
         cov_params=np.atleast_2d(np.cov(params, rowvar=False)), bootstrap_params=params,
         method=f"case bootstrap ({n_bootstrap} warm-started refits on resamples)")
 

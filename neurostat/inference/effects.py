@@ -22,42 +22,47 @@ def _row_blocks(n, n_out, width):
     return [slice(s, min(n, s + block)) for s in range(0, n, block)]
 
 
-def average_derivatives(lik, theta, X, transform=None, intercept=True):
+def average_derivatives(lik, theta, X, transform=None, intercept=True, sample_weight=None):
     """Average over rows of ``d g(x_i) / d x_i`` and its Jacobian with respect to theta.
 
     ``g = transform(eta)`` (default: eta), shape (n, m). Returns ``(f, D)`` with ``f`` of shape
     (m, d + intercept) flattened output-major and ``D`` its (m * (d + 1), p) Jacobian. The
-    intercept term is ``mean g - sum_j f_j xbar_j``.
+    intercept term is ``mean g - sum_j f_j xbar_j``. With frequency weights every average is
+    weighted (a weight of 3 counts the row three times).
     """
     transform_is_identity = transform is None
     transform = (lambda e: e) if transform is None else transform
     X = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float64)
     n, d = X.shape
-    xbar = X.mean(0)
+    w = None if sample_weight is None else torch.as_tensor(
+        np.asarray(sample_weight, dtype=np.float64))
+    total = float(n) if w is None else float(w.sum())
+    xbar = X.mean(0) if w is None else w @ X / total
 
-    def sums(t, Xb):
+    def sums(t, Xb, wb):
         def g_sum(x):
-            return transform(lik.eta(t, x)).sum(0)
+            g = transform(lik.eta(t, x))
+            return (g if wb is None else wb[:, None] * g).sum(0)
 
         J = jacrev(g_sum)(Xb)  # (m, nb, d)
-        gsum = transform(lik.eta(t, Xb)).sum(0)  # (m,)
-        return torch.cat([gsum[:, None], J.sum(1)], 1).reshape(-1)
+        return torch.cat([g_sum(Xb)[:, None], J.sum(1)], 1).reshape(-1)
 
     f = None
     D = None
-    closed = mlp_effects(lik, theta, X) if transform_is_identity else None
+    closed = mlp_effects(lik, theta, X) if transform_is_identity and w is None else None
     if closed is not None:
         f, D = closed
         f, D = f.reshape(-1) * n, D.reshape(f.numel(), -1) * n
     width = max([d] + [getattr(m, "out_features", 0) for m in lik.module.modules()])
     n_out = lik.module.output_layer.out_features * (d + 1)
     for r in _row_blocks(n, n_out, width) if closed is None else []:
-        fb = sums(theta, X[r]).detach()
-        Db = jacrev(sums)(theta, X[r]).detach()
+        wb = None if w is None else w[r]
+        fb = sums(theta, X[r], wb).detach()
+        Db = jacrev(sums)(theta, X[r], wb).detach()
         f = fb if f is None else f + fb
         D = Db if D is None else D + Db
     m = f.numel() // (d + 1)
-    f, D = f.view(m, d + 1) / n, D.view(m, d + 1, -1) / n
+    f, D = f.view(m, d + 1) / total, D.view(m, d + 1, -1) / total
     # intercept = mean g - beta' xbar (linear in the sums above)
     f[:, 0] = f[:, 0] - f[:, 1:] @ xbar
     D[:, 0, :] = D[:, 0, :] - torch.einsum("mdp,d->mp", D[:, 1:, :], xbar)
@@ -88,5 +93,8 @@ def effect_params(model, X=None):
         D = np.zeros((idx.size, lik.n_params))
         D[np.arange(idx.size), idx] = 1.0
         return lik.theta.numpy()[idx].copy(), D
-    X = lik.X.numpy() if X is None else X
-    return average_derivatives(lik, lik.theta, X, intercept=layout.has_intercept)
+    X = lik.X.numpy() if X is None else np.asarray(X)
+    # the model's weights average its own rows
+    w = None if lik.w is None or len(X) != lik.n_rows else lik.w.numpy()
+    return average_derivatives(lik, lik.theta, X, intercept=layout.has_intercept,
+                               sample_weight=w)

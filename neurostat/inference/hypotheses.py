@@ -23,7 +23,15 @@ def _input_weight_index(res):
 
 
 def wald_test_terms(res):
-    """Joint Wald chi-square test, for each input, that all weights leaving it are zero.
+    """A test per term (input, or group of a formula's columns) that the model does not depend
+    on it.
+
+    For a network without hidden layer, and for a net with ``effects="delta"``: the joint Wald
+    test below. For a net with cross-fitted effects (the default): the one-sided cross-fitted
+    directional test of :mod:`neurostat.inference.debiased` (``chi2 = max(z, 0)^2``,
+    ``P>chi2 = Phi(-z)``), whose size is calibrated.
+
+    The joint Wald chi-square test, for each input, that all weights leaving it are zero:
 
     ``W = w' cov(w)^+ w`` on ``df`` = the rank of ``cov(w)`` (the number of hidden units of the
     first layer, or of non-reference classes for a GLM), as the R package interpretnn's
@@ -47,6 +55,8 @@ def wald_test_terms(res):
     with a penalty, or ``compare_lr_test(..., method="bootstrap")`` against the net without
     the input.
     """
+    if res.statistics.effects is not None:
+        return res.statistics.effects.tests.copy()
     theta, cov = res.theta, res.cov_theta
     rows = []
     for idx in _input_weight_index(res):

@@ -81,7 +81,10 @@ class InferenceResults:
         self.theta = lik.theta.numpy().copy()
         self.cov_theta = statistics.cov_theta
         self.k_constant = model.k_constant
-        self.use_t = bool(lik.family.has_scale and cov_type == "nonrobust")
+        # t references for a dispersion estimated with a model's residual df; the effects of a
+        # net are smooth functionals with normal limits
+        self.use_t = bool(lik.family.has_scale and cov_type == "nonrobust"
+                          and statistics.effects is None)
         self.is_glm = model.layout.is_glm
         self.penalized = bool(statistics.penalized)
 
@@ -93,6 +96,9 @@ class InferenceResults:
     # ------------------------------------------------------------------ parameters
     @cached_property
     def _effects(self):
+        debiased = self.statistics.effects
+        if debiased is not None:
+            return debiased.params, None, debiased.cov
         values, D = effect_params(self.model)
         cov = self.statistics.cov_params
         if cov is None:

@@ -47,6 +47,14 @@ class FitStatistics:
         method on ``cov_theta``.
     bootstrap_params : ndarray or None
         The bootstrap replicates of ``params`` (n_bootstrap, n_params).
+    cov_subspace : tuple (ndarray, ndarray) or None
+        For nets too large for a dense Hessian: ``(index, cov)``, the covariance of the
+        entries ``index`` of theta (the output layer's, :mod:`neurostat.inference.lastlayer`);
+        ``cov_theta`` is then None.
+    effects : DebiasedEffects or None
+        The cross-fitted debiased effects of a network with hidden layers
+        (:mod:`neurostat.inference.debiased`): ``params``, their covariance, the effects on
+        the mean and the per-term tests come from it.
     """
 
     cov_theta: np.ndarray = field(repr=False)
@@ -63,6 +71,8 @@ class FitStatistics:
     param_scale: np.ndarray = field(default=None, repr=False)
     cov_params: np.ndarray = field(default=None, repr=False)
     bootstrap_params: np.ndarray = field(default=None, repr=False)
+    cov_subspace: tuple = field(default=None, repr=False)
+    effects: object = field(default=None, repr=False)
 
     def replace(self, **changes):
         """A copy with ``changes`` (``dataclasses.replace``)."""

@@ -75,10 +75,18 @@ class Summary:
 
     def _notes(self):
         res, notes = self.res, []
-        if not res.is_glm:
+        debiased = res.statistics.effects
+        if debiased is not None:
+            notes.append(f"coef: {debiased.method}; an input's effect is the average partial "
+                         "derivative of the linear predictor (for a binary input, the average "
+                         "change from its low to its high value, per unit).")
+            notes.append("Tests per input: one-sided cross-fitted directional test of no effect "
+                         "(chi2 = max(z, 0)^2, P = Phi(-z)).")
+        elif not res.is_glm:
             notes.append("coef: average partial derivative of the linear predictor with respect "
                          "to each input (weights are not identifiable); delta-method std err.")
-        notes.append(f"Covariance: {res.statistics.method}.")
+        if debiased is None:
+            notes.append(f"Covariance: {res.statistics.method}.")
         if res.penalized:
             notes.append("Penalized fit: df are effective degrees of freedom trace(F A^-1).")
         if res.separated:
@@ -123,7 +131,10 @@ class Summary:
         lines.append("=" * _WIDTH)
         lines += self._fmt_table(self.params_table)
         if self.wald_table is not None:
-            lines += ["=" * _WIDTH, "Wald tests per input (all weights leaving the input = 0)"]
+            title = ("Tests per input (cross-fitted directional test of no effect)"
+                     if self.res.statistics.effects is not None
+                     else "Wald tests per input (all weights leaving the input = 0)")
+            lines += ["=" * _WIDTH, title]
             lines += self._fmt_table(self.wald_table)
         lines.append("=" * _WIDTH)
         lines += [f"Notes: [{i + 1}] {n}" for i, n in enumerate(self.notes)]

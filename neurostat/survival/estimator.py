@@ -293,7 +293,8 @@ class NeuralCoxRegressor(_BaseNeural):
 
     # ------------------------------------------------------------------ statistics
     def inference(self, X=None, y=None, cov_type="nonrobust", *, alpha=0.05,
-                  sample_weight=None, n_bootstrap=200, n_jobs=None, random_state=None):
+                  sample_weight=None, n_bootstrap=200, n_jobs=None, random_state=None,
+                  effects="delta", n_folds=5):
         """Statistical results: log hazard ratios (or effects), standard errors, tests.
 
         Parameters are those of :func:`neurostat.inference.inference`; ``cov_type`` is
@@ -308,7 +309,7 @@ class NeuralCoxRegressor(_BaseNeural):
         return super().inference(X, y, "HC0" if cov_type == "robust" else cov_type,
                                  alpha=alpha, sample_weight=sample_weight,
                                  n_bootstrap=n_bootstrap, n_jobs=n_jobs,
-                                 random_state=random_state)
+                                 random_state=random_state, effects=effects, n_folds=n_folds)
 
     _has_intercept = False  # it cancels in the partial likelihood
 
