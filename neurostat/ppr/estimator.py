@@ -209,7 +209,7 @@ class _Smart:
                 s = self.ws @ (t - gc) ** 2 / self.sw
                 if s < asr:
                     break
-                cut *= 0.5  # SMART's schedule: the step shrinks by 0.5, 0.25, 0.125, ...
+                cut *= 0.5  # SMART's schedule: the step becomes 1/2, 1/8, 1/64 of itself
                 if cut < cutmin:
                     if g is None:  # not even the start's smooth is finite
                         a, g, asr = cand, gc, s
@@ -429,13 +429,14 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
     every fitted value with R's to 1e-6). The forward stage adds terms one at a time up to
     ``max_terms``, each from the least-squares direction of the current residuals. A term's
     fit alternates smoothing the residuals against :math:`a^T x` with a Gauss-Newton step for
-    :math:`a`: the smooth's derivative (difference quotients between groups of projections
-    pooled to at least 0.04 rank-interquartile ranges) linearizes :math:`f(a^T x)`, the step is
-    the weighted least-squares fit of the residuals on the centred :math:`f'(a^T x)\\, x`, and a
-    step that does not lower the residual sum of squares is cut by 1/2, 1/4, 1/8, ... down to
-    ``0.1`` of the previous one. After each addition the ridge functions (not the directions)
-    are refitted (``optlevel > 0``); adding stops early, once ``n_terms`` are in, when a term
-    lowers the residual by less than ``tol``. All terms are then backfitted (``optlevel``; a
+    :math:`a`: the smooth's derivative (difference quotients between neighbouring groups of
+    projections, those closer than 0.04 interquartile ranges being pooled) linearizes
+    :math:`f(a^T x)`, the step is the weighted least-squares fit of the residuals on the
+    centred :math:`f'(a^T x)\\, x`, and a step that does not lower the residual sum of squares
+    is shrunk to 1/2, 1/8 and 1/64 of itself (SMART's schedule) before the direction is kept.
+    After each addition the ridge functions (not the directions) are refitted
+    (``optlevel > 0``); adding stops early, once ``n_terms`` are in, when a term lowers the
+    residual by less than ``tol``. All terms are then backfitted (``optlevel``; a
     refit is kept when it beats the residual at the start of the pass). The backward stage
     drops the least important term (smallest :math:`\\sum_k |\\beta_{km}|`), backfits and
     repeats down to ``n_terms``, recording the fit of each model size in ``gofn_``.
