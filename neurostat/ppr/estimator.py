@@ -62,29 +62,29 @@ def _pool(x, y, w, delta):
     bx, by = x[start].tolist(), y[start].tolist()
     bwf, bwl, bn = w[start].tolist(), w[end].tolist(), (end - start + 1).tolist()
     nb = len(bx)
-    ox, oy, ow, on = [], [], [], []  # finished blocks (first weight == last weight once pooled)
-    owf = []
+    done = []  # finished blocks (x, y, first weight, last weight, size); pooled: equal weights
     k = 0
     while k < nb:
         cx, cy, cwf, cwl, cn = bx[k], by[k], bwf[k], bwl[k], bn[k]
         k += 1
         if k < nb and bx[k] - cx < delta:
             if k + 1 < nb and bx[k + 1] - bx[k] < bx[k] - cx:
-                ox.append(cx), oy.append(cy), owf.append(cwf), ow.append(cwl), on.append(cn)
+                done.append((cx, cy, cwf, cwl, cn))
                 continue  # the next block is closer to its right neighbour: pooled with it first
-            pw = cwf + bwl[k]
-            cx, cy = (cx * cwf + bx[k] * bwl[k]) / pw, (cy * cwf + by[k] * bwl[k]) / pw
+            wr = bwl[k]
+            pw = cwf + wr
+            cx, cy = (cx * cwf + bx[k] * wr) / pw, (cy * cwf + by[k] * wr) / pw
             cwf = cwl = pw
             cn += bn[k]
             k += 1
-        while ox and cx - ox[-1] < delta:
-            lx, ly, lwf, ln = ox.pop(), oy.pop(), owf.pop(), on.pop()
-            ow.pop()
+        while done and cx - done[-1][0] < delta:
+            lx, ly, lwf, _, ln = done.pop()
             pw = lwf + cwl
             cx, cy = (lx * lwf + cx * cwl) / pw, (ly * lwf + cy * cwl) / pw
             cwf = cwl = pw
             cn += ln
-        ox.append(cx), oy.append(cy), owf.append(cwf), ow.append(cwl), on.append(cn)
+        done.append((cx, cy, cwf, cwl, cn))
+    ox, oy, _, _, on = zip(*done)
     return np.repeat(ox, on), np.repeat(oy, on)
 
 
