@@ -268,14 +268,18 @@ class _Smart:
         return out
 
     def new_term(self, R, terms, phd):
-        """A new term from SMART's least-squares start or, with ``phd``, the best of it and the
-        principal Hessian starts (lowest residual)."""
+        """A new term from SMART's least-squares start; with ``phd=True`` the best of it and the
+        principal Hessian starts (lowest residual). ``phd="probe"`` keeps SMART's term but
+        leaves in ``probe_win`` the principal Hessian one that would have won (or None)."""
         b0 = self._start_b(terms, R.shape[1])
-        best = self.onetrm(None, b0, R, self.maxit, _CUTMIN)
+        best = smart = self.onetrm(None, b0, R, self.maxit, _CUTMIN)
         for a in self.starts(R, b0) if phd else ():
             cand = self.onetrm(a, b0, R, self.maxit, _CUTMIN)
             if cand[3] < best[3]:
                 best = cand
+        if phd == "probe":
+            self.probe_win = None if best is smart else best
+            return smart
         return best
 
     @staticmethod
@@ -321,18 +325,32 @@ class _Smart:
             if it > self.maxit or asr <= 0 or (asr_old - asr) / asr_old < self.conv:
                 return R, asr
 
-    def run(self, n_terms, max_terms, optlevel, phd=False):
-        """Forward and backward stages; returns ``(terms, gofn, asr)``."""
-        self.n_passes = 0
-        R = self.Y.copy()
-        terms = []
-        asr = _BIG
+    def run(self, n_terms, max_terms, optlevel, phd=False, fork=None):
+        """Forward and backward stages; returns ``(terms, gofn, asr)``.
+
+        With ``phd="probe"`` the fit is SMART's, and ``fork`` is left holding the state where a
+        principal Hessian start first beat SMART's start (None if none did): up to there the
+        fit with ``phd=True`` is the same, so ``run(..., phd=True, fork=self.fork)`` takes it
+        on from that state.
+        """
+        if fork is None:
+            self.n_passes, self.fork = 0, None
+            R, terms, asr, first = self.Y.copy(), [], _BIG, None
+        else:
+            R, terms, asr, self.n_passes, first = fork
+            R, terms = R.copy(), [list(t) for t in terms]
         # forward stage (R's subfit): add terms, refitting ridge functions (not directions)
-        for _ in range(max_terms):
+        while len(terms) < max_terms:
             if self.asr(R) <= 1e-14 * max(self.asr(self.Y), 1e-300):
                 break  # fitted exactly: no further term
             asr_old = asr
-            a, f, b, asr = self.new_term(R, terms, phd)
+            if first is not None:
+                (a, f, b, asr), first = first, None
+            else:
+                a, f, b, asr = self.new_term(R, terms, phd)
+                if phd == "probe" and self.fork is None and self.probe_win is not None:
+                    self.fork = (R.copy(), [list(t) for t in terms], asr_old, self.n_passes,
+                                 self.probe_win)
             R = R - np.outer(f, b)
             terms.append([a, f, b])
             if len(terms) == 1:
@@ -442,10 +460,11 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
     repeats down to ``n_terms``, recording the fit of each model size in ``gofn_``.
 
     SMART's least-squares start misses a ridge with no linear trend, such as a quadratic one.
-    So the whole fit is repeated with each new term started also from the two leading principal
-    Hessian directions of the residuals (Li, 1992), which see such curvature, keeping the best
-    start per term; that fit replaces SMART's when its residual sum of squares is lower by more
-    than the relative ``tol``.
+    So each new term is also fitted from the two leading principal Hessian directions of the
+    residuals (Li, 1992), which see such curvature. From the first term where one of them
+    fits better than SMART's start, a second fit goes on with the best start for every new
+    term; it replaces SMART's fit when its residual sum of squares is lower by more than the
+    relative ``tol``. Where SMART's start is never beaten, the fit is SMART's alone.
 
     For several responses the term is :math:`\\beta_{km} f_m(a_m^T x)` with one direction and ridge
     function shared by all responses (Friedman, 1984).
@@ -542,12 +561,15 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
         ys = np.sqrt(w @ np.sum(Yc**2, axis=1) / sw)
         ys = ys if ys > 0 else 1.0
         smart = _Smart(X, Yc / ys, w, self, check_random_state(self.random_state))
-        terms, gofn, asr = smart.run(self.n_terms, max_terms, self.optlevel)
+        phd = _N_PHD > 0 and X.shape[1] > 1
+        terms, gofn, asr = smart.run(self.n_terms, max_terms, self.optlevel,
+                                     phd="probe" if phd else False)
         n_iter = smart.n_passes
-        if _N_PHD and X.shape[1] > 1:
-            # the same fit with principal Hessian starts for every new term; kept only when
-            # its final residual is lower by more than tol (else the fit is R's)
-            alt = smart.run(self.n_terms, max_terms, self.optlevel, phd=True)
+        if smart.fork is not None:
+            # the fit with the best of the starts for every new term, taken on from the first
+            # term where a principal Hessian start wins; kept only when its final residual is
+            # lower by more than tol, else the fit is SMART's (R's)
+            alt = smart.run(self.n_terms, max_terms, self.optlevel, phd=True, fork=smart.fork)
             if alt[2] < asr * (1 - self.tol):
                 terms, gofn, asr = alt
                 n_iter = smart.n_passes
