@@ -14,13 +14,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._compat import Interval, StrOptions, _fit_context
 from .display import RidgeFunctionDisplay  # noqa: F401  (public in neurostat.ppr)
-from .smoothers import _supsmu_sorted, smoothing_spline
+from .smoothers import _scale_sorted, _smart_spline, _supsmu_sorted
 
 __all__ = ["ProjectionPursuitRegressor", "RidgeFunction", "RidgeFunctionDisplay"]
 
 _N_PHD = 2  # principal Hessian directions tried as extra starts for each new term
-_CUTMIN = 0.1  # smallest Gauss-Newton step fraction tried before giving up (R's cutmin)
-_FDEL = 0.02  # half-width of the derivative's difference quotient, as a fraction of the range
+_CUTMIN = 0.1  # smallest Gauss-Newton step-halving factor before giving up (R's cutmin)
+_FDEL = 0.02  # derivative pooling width, as a fraction of twice the rank interquartile range
+_BIG = 1e20  # SMART's "infinite" residual sum of squares (R's big); weights floor at 1 / _BIG
 
 
 class RidgeFunction:
@@ -47,17 +48,88 @@ class RidgeFunction:
         return f"RidgeFunction(n_knots={self.knots.size})"
 
 
-def _derivative(zs, fs):
-    """Central difference quotient of a smooth at sorted ``zs`` over a window of +-fdel * range."""
+def _pool(x, y, w, delta):
+    """Friedman's pooling of sorted ``x`` for the derivative (SMART's ``pool``).
+
+    Runs of tied x are blocks. Left to right, a block closer than ``delta`` to the next is
+    merged with it unless that one is closer still to its own right neighbour, and the result
+    is merged leftwards while its left neighbour is closer than ``delta``. A merge puts both at
+    the mean x and y weighted by the end elements' weights (a pooled block's members all carry
+    its total weight). Returns the pooled x and y of every element.
+    """
+    start = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
+    end = np.r_[start[1:], x.size] - 1
+    bx, by = x[start].tolist(), y[start].tolist()
+    bwf, bwl, bn = w[start].tolist(), w[end].tolist(), (end - start + 1).tolist()
+    nb = len(bx)
+    done = []  # finished blocks (x, y, first weight, last weight, size); pooled: equal weights
+    k = 0
+    while k < nb:
+        cx, cy, cwf, cwl, cn = bx[k], by[k], bwf[k], bwl[k], bn[k]
+        k += 1
+        if k < nb and bx[k] - cx < delta:
+            if k + 1 < nb and bx[k + 1] - bx[k] < bx[k] - cx:
+                done.append((cx, cy, cwf, cwl, cn))
+                continue  # the next block is closer to its right neighbour: pooled with it first
+            wr = bwl[k]
+            pw = cwf + wr
+            cx, cy = (cx * cwf + bx[k] * wr) / pw, (cy * cwf + by[k] * wr) / pw
+            cwf = cwl = pw
+            cn += bn[k]
+            k += 1
+        while done and cx - done[-1][0] < delta:
+            lx, ly, lwf, _, ln = done.pop()
+            pw = lwf + cwl
+            cx, cy = (lx * lwf + cx * cwl) / pw, (ly * lwf + cy * cwl) / pw
+            cwf = cwl = pw
+            cn += ln
+        done.append((cx, cy, cwf, cwl, cn))
+    ox, oy, _, _, on = zip(*done)
+    return np.repeat(ox, on), np.repeat(oy, on)
+
+
+def _derivative(zs, fs, ws):
+    """Derivative of a smooth at sorted ``zs`` (Friedman's SMART): the points are pooled into
+    groups at least ``2 * _FDEL`` rank-interquartile ranges wide, and each group gets the
+    difference quotient between its two neighbouring groups (one-sided at the ends)."""
     n = zs.size
-    rng = zs[-1] - zs[0]
-    if n < 3 or rng <= 0:
+    if n < 2 or not zs[-1] > zs[0]:
         return np.zeros(n)
-    d = _FDEL * rng
-    lo = np.searchsorted(zs, zs - d, side="left")
-    hi = np.searchsorted(zs, zs + d, side="right") - 1
-    dz = zs[hi] - zs[lo]
-    return np.where(dz > 0, (fs[hi] - fs[lo]) / np.where(dz > 0, dz, 1.0), 0.0)
+    px, pf = _pool(zs, fs, ws, 2 * _FDEL * _scale_sorted(zs))
+    start = np.r_[True, px[1:] != px[:-1]]
+    group = np.cumsum(start) - 1
+    gx, gf = px[start], pf[start]
+    if gx.size < 2:
+        return np.zeros(n)
+    lo = np.r_[0, np.arange(gx.size - 2), gx.size - 2]
+    hi = np.r_[1, np.arange(2, gx.size), gx.size - 1]
+    return ((gf[hi] - gf[lo]) / (gx[hi] - gx[lo]))[group]
+
+
+def _conjugate_gradient(H, g):
+    """``p`` conjugate-gradient steps from 0 for ``H x = g`` (exact for SPD ``H`` up to
+    rounding; for a singular ``H`` the least-norm solution of a consistent system)."""
+    x = np.zeros_like(g)
+    r = -g
+    h = r @ r
+    if not h > 0:
+        return x
+    d = np.zeros_like(g)
+    beta = 0.0
+    for _ in range(g.size):
+        d = beta * d - r
+        Hd = H @ d
+        t = Hd @ d
+        if not t > 0:
+            break
+        alpha = h / t
+        x = x + alpha * d
+        r = r + alpha * Hd
+        s = r @ r
+        if not s > 0:
+            break
+        beta, h = s / h, s
+    return x
 
 
 def _sample_weight(sample_weight, n):
@@ -76,12 +148,17 @@ def _sample_weight(sample_weight, n):
 
 
 class _Smart:
-    """The SMART fitting state; lives only inside ``fit`` (nothing is written on the estimator)."""
+    """The SMART fitting state (Friedman 1984, as R's ``ppr.f``); lives only inside ``fit``.
+
+    Terms are lists ``[a, f, b]``: unit direction, standardized ridge values at the training
+    rows, loadings (one per response). ``R`` is the residual matrix (n, q) of the standardized
+    responses.
+    """
 
     def __init__(self, X, Y, w, est, rng):
         self.X, self.Y, self.w = X, Y, w
         self.sw = w.sum()
-        self.Xc = X - (w @ X) / self.sw
+        self.ws = np.maximum(w, 1.0 / _BIG)  # the smoother's weights, floored as in SMART
         self.est, self.rng = est, rng
         self.conv, self.maxit = est.tol, est.max_iter
         self.n_passes = 0
@@ -90,56 +167,60 @@ class _Smart:
             self.smooth_sorted = lambda z, t, ww: _supsmu_sorted(z, t, ww, est.span, est.bass)
         else:
             df = est.df if sm == "spline" else None
-            self.smooth_sorted = lambda z, t, ww: smoothing_spline(z, t, ww, df=df, n_knots=20)
+            self.smooth_sorted = lambda z, t, ww: _smart_spline(z, t, ww, df)
 
     # --- one ridge function along one direction
     def _smooth(self, a, t):
         z = self.X @ a
         order = np.argsort(z, kind="stable")
         zs = z[order]
-        fs = self.smooth_sorted(zs, t[order], self.w[order])
+        fs = self.smooth_sorted(zs, t[order], self.ws[order])
         g = np.empty_like(t)
         g[order] = fs
         return g, zs, fs, order
 
-    def _asr1(self, t, g):
-        return self.w @ (t - g) ** 2 / self.sw
+    def _direction(self, r, d):
+        """Gauss-Newton step: weighted least squares of ``r`` on the centred ``d * x``."""
+        D = self.X * d[:, None]
+        C = D - self.w @ D / self.sw
+        Cw = C * self.w[:, None]
+        return _conjugate_gradient(Cw.T @ C / self.sw, Cw.T @ r / self.sw)
 
-    def oneone(self, a, t, mitone, cutmin):
-        """Direction and ridge function for a single target by Gauss-Newton with step halving."""
-        g, zs, fs, order = self._smooth(a, t)
-        asr = self._asr1(t, g)
-        for _ in range(mitone):
-            deriv = np.empty_like(t)
-            deriv[order] = _derivative(zs, fs)
-            e = t - g
-            wd = self.w * deriv
-            H = (self.Xc * (wd * deriv)[:, None]).T @ self.Xc
-            grad = self.Xc.T @ (wd * e)
-            H[np.diag_indices_from(H)] += 1e-8 * max(np.trace(H), 1e-300) / H.shape[0]
-            try:
-                delta = np.linalg.solve(H, grad)
-            except np.linalg.LinAlgError:
-                delta = np.linalg.lstsq(H, grad, rcond=None)[0]
-            step, improved = 1.0, False
-            while step >= cutmin:
-                cand = a + step * delta
-                norm = np.linalg.norm(cand)
-                if norm > 0:
-                    cand = cand / norm
-                    gc, zc, fc, oc = self._smooth(cand, t)
-                    asr_c = self._asr1(t, gc)
-                    if asr_c < asr:
-                        improved = True
-                        break
-                step *= 0.5
-            if not improved:
-                break
-            old = asr
-            a, g, zs, fs, order, asr = cand, gc, zc, fc, oc, asr_c
-            if (old - asr) / max(old, 1e-300) < self.conv:
-                break
-        return a, g
+    def oneone(self, t, a, mitone, cutmin):
+        """Direction and standardized ridge function for the target ``t`` by Gauss-Newton steps
+        with step halving; ``a=None`` starts from the least-squares direction. Returns
+        ``(a, f, asr)``, ``asr`` the weighted mean squared residual of the raw smooth."""
+        p = self.X.shape[1]
+        if a is None:
+            a = np.ones(1) if p == 1 else self._direction(t, np.ones_like(t))
+            if not np.linalg.norm(a) > 1e-12 * max(np.abs(t).max(), 1e-300):
+                a = self.rng.standard_normal(p)  # no linear signal in the target at all
+        a = a / np.linalg.norm(a)
+        step = np.zeros(p)
+        asr, it = _BIG, 0
+        g = None
+        while True:
+            it += 1
+            asr_old, cut = asr, 1.0
+            while True:
+                cand = a + step
+                cand = cand / np.linalg.norm(cand)
+                gc, zc, fc, oc = self._smooth(cand, t)
+                s = self.ws @ (t - gc) ** 2 / self.sw
+                if s < asr:
+                    break
+                cut *= 0.5  # SMART's schedule: the step becomes 1/2, 1/8, 1/64 of itself
+                if cut < cutmin:
+                    if g is None:  # not even the start's smooth is finite
+                        a, g, asr = cand, gc, s
+                    return a, self._standardize(g), asr
+                step = step * cut
+            asr, a, g = s, cand, gc
+            if asr <= 0 or (asr_old - asr) / asr_old < self.conv or it > mitone or p <= 1:
+                return a, self._standardize(g), asr
+            d = np.empty_like(t)
+            d[oc] = _derivative(zc, fc, self.ws[oc])
+            step = self._direction(t - g, d)
 
     def _standardize(self, g):
         g = g - self.w @ g / self.sw
@@ -147,105 +228,152 @@ class _Smart:
         return g / np.sqrt(v) if v > 0 else g
 
     def onetrm(self, a, b, R, mitone, cutmin):
-        """One term for (possibly several) responses: alternate the combined target and loadings."""
+        """One term for (possibly several) responses: alternate the combined target ``R b`` and
+        the loadings. ``a=None`` starts from the least-squares direction. Returns
+        ``(a, f, b, asr)``."""
         q = R.shape[1]
-        asr = np.inf
-        for _ in range(self.maxit if q > 1 else 1):
-            bb = b @ b
-            t = R @ b / bb if bb > 0 else R.mean(axis=1)
-            a, g = self.oneone(a, t, mitone, cutmin)
-            f = self._standardize(g)
+        asr, it = _BIG, 0
+        while True:
+            it += 1
+            asr_old = asr
+            a, f, _ = self.oneone(R @ b, a, mitone, cutmin)
             b = (self.w * f) @ R / self.sw
-            old, asr = asr, self.w @ np.sum((R - np.outer(f, b)) ** 2, axis=1) / self.sw
-            if q == 1 or (np.isfinite(old) and (old - asr) / max(old, 1e-300) < self.conv):
-                break
-        return a, f, b
+            asr = self.asr(R - np.outer(f, b))
+            if q == 1 or it > self.maxit or asr <= 0 or (asr_old - asr) / asr_old < self.conv:
+                return a, f, b, asr
 
     def starts(self, R, b):
-        """Starting directions for a new term: least squares of the combined residual on X, and
-        the leading principal Hessian directions (Li, 1992), which find curvature (such as a
-        quadratic ridge) that a linear fit cannot see. Random if all are degenerate."""
+        """Extra starting directions for a new term: the leading principal Hessian directions
+        (Li, 1992) of the combined residual, which find curvature (such as a quadratic ridge)
+        that SMART's least-squares start cannot see."""
+        if not _N_PHD or self.X.shape[1] < 2:
+            return []
         t = R @ b
+        Xc = self.X - self.w @ self.X / self.sw
         sw = np.sqrt(self.w)
-        cands = []
-        coef = np.linalg.lstsq(self.Xc * sw[:, None], t * sw, rcond=None)[0]
-        cands.append(coef)
-        if _N_PHD and self.X.shape[1] > 1:
-            S = (self.Xc * self.w[:, None]).T @ self.Xc / self.sw
-            r = t - self.Xc @ coef
-            H = (self.Xc * (self.w * r)[:, None]).T @ self.Xc / self.sw
-            try:
-                vals, vecs = linalg.eigh(H, S)
-                for k in np.argsort(-np.abs(vals))[:_N_PHD]:
-                    cands.append(vecs[:, k])
-            except (np.linalg.LinAlgError, ValueError):
-                pass
+        coef = np.linalg.lstsq(Xc * sw[:, None], t * sw, rcond=None)[0]
+        S = (Xc * self.w[:, None]).T @ Xc / self.sw
+        r = t - Xc @ coef
+        H = (Xc * (self.w * r)[:, None]).T @ Xc / self.sw
+        try:
+            vals, vecs = linalg.eigh(H, S)
+        except (np.linalg.LinAlgError, ValueError):
+            return []
         out = []
-        for c in cands:
+        for k in np.argsort(-np.abs(vals))[:_N_PHD]:
+            c = vecs[:, k]
             norm = np.linalg.norm(c)
             if np.isfinite(norm) and norm > 1e-12:
                 out.append(c / norm)
-        if not out:
-            c = self.rng.standard_normal(self.X.shape[1])
-            out.append(c / np.linalg.norm(c))
         return out
 
-    def new_term(self, R):
-        b0 = self._start_b(R)
-        best, best_asr = None, np.inf
-        for a in self.starts(R, b0):
-            a, f, b = self.onetrm(a, b0, R, self.maxit, _CUTMIN)
-            asr = self.asr(R - np.outer(f, b))
-            if asr < best_asr:
-                best, best_asr = (a, f, b), asr
+    def new_term(self, R, terms, phd):
+        """A new term from SMART's least-squares start; with ``phd=True`` the best of it and the
+        principal Hessian starts (lowest residual). ``phd="probe"`` keeps SMART's term but
+        leaves in ``probe_win`` the principal Hessian one that would have won (or None)."""
+        b0 = self._start_b(terms, R.shape[1])
+        best = smart = self.onetrm(None, b0, R, self.maxit, _CUTMIN)
+        for a in self.starts(R, b0) if phd else ():
+            cand = self.onetrm(a, b0, R, self.maxit, _CUTMIN)
+            if cand[3] < best[3]:
+                best = cand
+        if phd == "probe":
+            self.probe_win = None if best is smart else best
+            return smart
         return best
 
-    def _start_b(self, R):
-        if R.shape[1] == 1:
+    @staticmethod
+    def _start_b(terms, q):
+        """SMART's starting loadings of a new term for ``q`` responses (R's ``newb``)."""
+        if q == 1:
             return np.ones(1)
-        _, vecs = np.linalg.eigh((R * self.w[:, None]).T @ R)
-        return vecs[:, -1]
+        if not terms:
+            return np.arange(1.0, q + 1)
+        s = np.sum([np.abs(t[2]) for t in terms], axis=0)
+        b = s.sum() - s
+        for t in terms[-(q - 1):] if len(terms) >= q else terms:  # the last q - 1 at most
+            bl = t[2]
+            b = b - (b @ bl) / np.sqrt(bl @ bl) * bl
+        if np.all(np.abs(np.diff(b)) <= 1.0 / _BIG):
+            b = np.arange(1.0, q + 1)
+        return b
 
     def asr(self, R):
         return self.w @ np.sum(R**2, axis=1) / self.sw
 
-    def fulfit(self, terms, R, lbf):
-        """Backfit all terms; lbf < 3 limits each direction to lbf - 1 full Gauss-Newton steps."""
+    def fulfit(self, terms, R, lbf, asr):
+        """Backfit all terms (R's ``fulfit``): each term is refitted to the residual of the
+        others and kept when the fit beats the pass's starting residual; ``lbf < 3`` limits
+        each direction to ``lbf - 1`` full Gauss-Newton steps. Returns ``(R, asr)``."""
         if lbf <= 0 or not terms:
-            return R
+            return R, asr
         mitone, cutmin = (lbf - 1, 1.0) if lbf < 3 else (self.maxit, _CUTMIN)
-        for _ in range(self.maxit):
+        it = 0
+        while True:
+            it += 1
             self.n_passes += 1
-            asri = self.asr(R)
+            asr_old = asr
             for term in terms:
                 a, f, b = term
                 R = R + np.outer(f, b)
-                term[:] = self.onetrm(a, b, R, mitone, cutmin)
+                new = self.onetrm(a, b, R, mitone, cutmin)
+                if new[3] < asr_old:
+                    term[:], asr = list(new[:3]), new[3]
+                else:
+                    asr = asr_old
                 R = R - np.outer(term[1], term[2])
-            if (asri - self.asr(R)) / max(asri, 1e-300) < self.conv:
-                break
-        return R
+            if it > self.maxit or asr <= 0 or (asr_old - asr) / asr_old < self.conv:
+                return R, asr
 
-    def run(self, n_terms, max_terms, optlevel):
-        R = self.Y.copy()
-        terms = []
-        for _ in range(max_terms):
+    def run(self, n_terms, max_terms, optlevel, phd=False, fork=None):
+        """Forward and backward stages; returns ``(terms, gofn, asr)``.
+
+        With ``phd="probe"`` the fit is SMART's, and ``fork`` is left holding the state where a
+        principal Hessian start first beat SMART's start (None if none did): up to there the
+        fit with ``phd=True`` is the same, so ``run(..., phd=True, fork=self.fork)`` takes it
+        on from that state.
+        """
+        if fork is None:
+            self.n_passes, self.fork = 0, None
+            R, terms, asr, first = self.Y.copy(), [], _BIG, None
+        else:
+            R, terms, asr, self.n_passes, first = fork
+            R, terms = R.copy(), [list(t) for t in terms]
+        # forward stage (R's subfit): add terms, refitting ridge functions (not directions)
+        while len(terms) < max_terms:
             if self.asr(R) <= 1e-14 * max(self.asr(self.Y), 1e-300):
-                break
-            a, f, b = self.new_term(R)
+                break  # fitted exactly: no further term
+            asr_old = asr
+            if first is not None:
+                (a, f, b, asr), first = first, None
+            else:
+                a, f, b, asr = self.new_term(R, terms, phd)
+                if phd == "probe" and self.fork is None and self.probe_win is not None:
+                    self.fork = (R.copy(), [list(t) for t in terms], asr_old, self.n_passes,
+                                 self.probe_win)
             R = R - np.outer(f, b)
             terms.append([a, f, b])
-            if len(terms) > 1 and optlevel > 0:
-                R = self.fulfit(terms, R, optlevel)
+            if len(terms) == 1:
+                continue
+            if optlevel > 0:
+                if len(terms) == max_terms:
+                    break
+                R, _ = self.fulfit(terms, R, 1, asr)
+            if len(terms) >= n_terms and (asr <= 0 or (asr_old - asr) / asr_old < self.conv):
+                break  # the last term gained less than tol: stop adding (n_terms are kept)
+        R, asr = self.fulfit(terms, R, optlevel, asr)
         gofn = np.zeros(max_terms)
         gofn[len(terms) - 1] = self.asr(R) * self.X.shape[0]
+        # backward stage: drop the least important term, backfit, down to n_terms
         while len(terms) > n_terms:
             imp = [np.abs(t[2]).sum() for t in terms]
-            a, f, b = terms.pop(int(np.argmin(imp)))
-            R = R + np.outer(f, b)
-            R = self.fulfit(terms, R, optlevel)
+            drop = int(np.argmin(imp))
+            R = R + np.outer(terms[drop][1], terms[drop][2])
+            terms[drop] = terms[-1]  # the last term takes the dropped one's place, as in SMART
+            terms.pop()
+            R, _ = self.fulfit(terms, R, optlevel, self.asr(R))
             gofn[len(terms) - 1] = self.asr(R) * self.X.shape[0]
-        return terms, gofn
+        return terms, gofn, self.asr(R)
 
 
 class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator):
@@ -260,14 +388,17 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
         ``None`` means ``n_terms``.
     smoother : {"supsmu", "spline", "gcvspline"}, default="supsmu"
         Ridge-function smoother: Friedman's super smoother, a cubic smoothing spline with ``df``
-        degrees of freedom, or one with the penalty chosen by GCV (both penalized splines on 20
-        knots at quantiles of the projection, see :func:`neurostat.smoothers.smoothing_spline`).
+        degrees of freedom, or one with the penalty chosen by GCV. The splines are R's ``ppr``
+        splines: 15 cubic B-splines with knots at quantiles of the projections, and the
+        penalty searched as R does (to a tolerance of 0.01 in R's ``spar``, so the trace is
+        ``df`` within about 1%).
     span : float in [0, 1], default=0.0
         Super smoother span; 0 chooses it locally by cross-validation.
     bass : float in [0, 10], default=0.0
         Super smoother bass enhancement (larger is smoother).
     df : float, default=5
-        Degrees of freedom of each ridge function when ``smoother="spline"``.
+        Degrees of freedom (trace of the smoother) of each ridge function when
+        ``smoother="spline"``.
     optlevel : {0, 1, 2, 3}, default=2
         How thoroughly terms are refitted when a term is added or dropped: 0 never; 1 refits
         ridge functions and loadings but not directions; 2 adds one Gauss-Newton step per
@@ -312,15 +443,28 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
     The model is :math:`\\hat y(x) = \\bar y + \\sum_{m=1}^M \\beta_m f_m(a_m^T x)`,
     :math:`\\|a_m\\| = 1`, fitted to minimize :math:`\\sum_i w_i (y_i - \\hat y(x_i))^2`.
 
-    The forward stage adds terms one at a time up to ``max_terms``. Each new term is fitted from
-    three starts, keeping the best: the least-squares direction of the current residuals
-    (SMART's start) and their two leading principal Hessian directions (Li, 1992), which see
-    curvature, such as a quadratic ridge, that a linear fit cannot. A fit alternates smoothing
-    the residuals against :math:`a^T x` with a Gauss-Newton step for :math:`a` (the smooth's
-    derivative linearizes :math:`f(a^T x)`), halving steps that do not lower the residual sum of
-    squares. After each addition all terms are backfitted (``optlevel``). The backward stage then
-    drops the least important term (smallest :math:`\\sum_k |\\beta_{km}|`), backfits and repeats
-    down to ``n_terms``, recording the fit of each model size in ``gofn_``.
+    The fit is Friedman's SMART as R's ``ppr.f`` runs it, step for step (the tests compare
+    every fitted value with R's to 1e-6). The forward stage adds terms one at a time up to
+    ``max_terms``, each from the least-squares direction of the current residuals. A term's
+    fit alternates smoothing the residuals against :math:`a^T x` with a Gauss-Newton step for
+    :math:`a`: the smooth's derivative (difference quotients between neighbouring groups of
+    projections, those closer than 0.04 interquartile ranges being pooled) linearizes
+    :math:`f(a^T x)`, the step is the weighted least-squares fit of the residuals on the
+    centred :math:`f'(a^T x)\\, x`, and a step that does not lower the residual sum of squares
+    is shrunk to 1/2, 1/8 and 1/64 of itself (SMART's schedule) before the direction is kept.
+    After each addition the ridge functions (not the directions) are refitted
+    (``optlevel > 0``); adding stops early, once ``n_terms`` are in, when a term lowers the
+    residual by less than ``tol``. All terms are then backfitted (``optlevel``; a
+    refit is kept when it beats the residual at the start of the pass). The backward stage
+    drops the least important term (smallest :math:`\\sum_k |\\beta_{km}|`), backfits and
+    repeats down to ``n_terms``, recording the fit of each model size in ``gofn_``.
+
+    SMART's least-squares start misses a ridge with no linear trend, such as a quadratic one.
+    So each new term is also fitted from the two leading principal Hessian directions of the
+    residuals (Li, 1992), which see such curvature. From the first term where one of them
+    fits better than SMART's start, a second fit goes on with the best start for every new
+    term; it replaces SMART's fit when its residual sum of squares is lower by more than the
+    relative ``tol``. Where SMART's start is never beaten, the fit is SMART's alone.
 
     For several responses the term is :math:`\\beta_{km} f_m(a_m^T x)` with one direction and ridge
     function shared by all responses (Friedman, 1984).
@@ -412,11 +556,23 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
         sw = w.sum()
         ybar = w @ Y / sw
         Yc = Y - ybar
-        # one common scale for all responses so that tol is relative, as in SMART
-        ys = np.sqrt(w @ np.sum(Yc**2, axis=1) / sw / Y.shape[1])
+        # one common scale for all responses, as in SMART: the root of the summed weighted
+        # variances (SMART's start for a new term's loadings is not scale-invariant)
+        ys = np.sqrt(w @ np.sum(Yc**2, axis=1) / sw)
         ys = ys if ys > 0 else 1.0
         smart = _Smart(X, Yc / ys, w, self, check_random_state(self.random_state))
-        terms, gofn = smart.run(self.n_terms, max_terms, self.optlevel)
+        phd = _N_PHD > 0 and X.shape[1] > 1
+        terms, gofn, asr = smart.run(self.n_terms, max_terms, self.optlevel,
+                                     phd="probe" if phd else False)
+        n_iter = smart.n_passes
+        if smart.fork is not None:
+            # the fit with the best of the starts for every new term, taken on from the first
+            # term where a principal Hessian start wins; kept only when its final residual is
+            # lower by more than tol, else the fit is SMART's (R's)
+            alt = smart.run(self.n_terms, max_terms, self.optlevel, phd=True, fork=smart.fork)
+            if alt[2] < asr * (1 - self.tol):
+                terms, gofn, asr = alt
+                n_iter = smart.n_passes
         order = np.argsort([-np.abs(t[2]).sum() for t in terms], kind="stable")
         terms = [terms[i] for i in order]
         self.directions_ = np.array([t[0] for t in terms]).reshape(len(terms), X.shape[1])
@@ -430,7 +586,7 @@ class ProjectionPursuitRegressor(RegressorMixin, TransformerMixin, BaseEstimator
         self.intercept_ = float(ybar[0]) if y.ndim == 1 else ybar
         self.gofn_ = gofn * ys**2
         self.n_terms_ = len(terms)
-        self.n_iter_ = max(smart.n_passes, 1)
+        self.n_iter_ = max(n_iter, 1)
         return self
 
     def transform(self, X):

@@ -271,12 +271,13 @@ class _PenalizedSpline:
     the penalized criterion over all functions lies in this space).
     """
 
-    def __init__(self, ux, n_knots):
+    def __init__(self, ux, n_knots, inner=None):
         lo, hi = ux[0], ux[-1]
         self.lo, self.width = lo, hi - lo
         u = (ux - lo) / self.width
-        m = ux.size if n_knots is None else min(n_knots, ux.size)
-        inner = u if m == ux.size else np.quantile(u, np.linspace(0, 1, m))
+        if inner is None:
+            m = ux.size if n_knots is None else min(n_knots, ux.size)
+            inner = u if m == ux.size else np.quantile(u, np.linspace(0, 1, m))
         inner = np.unique(inner)
         self.t = np.r_[[0.0] * 3, inner, [1.0] * 3]
         self.K = self.t.size - 4
@@ -290,19 +291,29 @@ class _PenalizedSpline:
         qw = (half[:, None] * gw).ravel()
         d2 = basis.derivative(2)(q)
         self.P = (d2 * qw[:, None]).T @ d2
+        # change of each B'' across each interval (B'' is linear there): the 2 Gauss points are
+        # 1/sqrt(3) of the interval apart
+        self._jump = (d2[1::2] - d2[0::2]) * np.sqrt(3.0)
+        self._width = 2 * half
+
+    def penalty_r(self):
+        """The penalty matrix as R's ``sgram`` computes it: exactly, but for the square of the
+        linear part integrated with 0.333 in place of 1/3 (R's constant)."""
+        J = self._jump
+        return self.P + (0.333 - 1.0 / 3.0) * (J * self._width[:, None]).T @ J
 
     def design(self, ux):
         u = np.clip((ux - self.lo) / self.width, 0.0, 1.0)
         return np.nan_to_num(self.basis(u))
 
 
-def _spline_system(ux, uy, sw, n_knots):
+def _spline_system(ux, uy, sw, n_knots, inner=None):
     """Basis, and the simultaneous diagonalization of the Gram matrix G and the penalty P.
 
     With M = G + mu P and V'MV = I, V'GV = diag(theta): the hat matrix of penalty lam has trace
     sum_k theta_k / (theta_k + lam (1 - theta_k) / mu), stable even when G is singular.
     """
-    sp = _PenalizedSpline(ux, n_knots)
+    sp = _PenalizedSpline(ux, n_knots, inner)
     B = sp.design(ux)
     G = (B * sw[:, None]).T @ B
     P = sp.P / sp.width**3  # penalty on the original x scale: g''(x) = h''(u) / width^2
@@ -432,6 +443,124 @@ def smoothing_spline(x, y, w=None, *, df=5.0, n_knots=20, gcvpen=1.0, return_lam
     coef = V @ (_shrink(theta, mu, lam) * (V.T @ bwy))
     fit = (B @ coef)[inv]
     return (fit, lam) if return_lam else fit
+
+
+def _smart_knots(x):
+    """Knots of the ridge-function spline in R's ``ppr`` (its Fortran ``spline``), on the [0, 1]
+    scale of sorted ``x``: ``min(n, 15)`` cubic B-splines, the interior knots at the
+    ``k / (nk - 3)`` quantiles (``k = 1 .. nk - 4``, linear interpolation between order
+    statistics of all n points, ties included) and the two ends."""
+    n = x.shape[0]
+    u = (x - x[0]) / (x[-1] - x[0])
+    nk = min(n, 15)
+    pos = (n - 1) * np.arange(1, nk - 3) / (nk - 3)
+    ip = pos.astype(int)
+    frac = pos - ip
+    inner = (1 - frac) * u[ip] + frac * u[np.minimum(ip + 1, n - 1)]
+    return np.r_[0.0, inner, 1.0]
+
+
+def _fmin_last(f, lo, hi, tol, eps, maxit=500):
+    """Brent's (1973) golden-section and parabolic minimization of ``f`` on ``[lo, hi]``, the
+    Forsythe-Malcolm-Moler ``fmin`` with absolute tolerance ``tol / 3 + eps |x|``.
+
+    Returns ``(x_best, x_last)``: the minimizer found and the last point evaluated (R's
+    smoothing-spline search leaves its fit at the latter).
+    """
+    golden = (3.0 - np.sqrt(5.0)) / 2
+    a, b = lo, hi
+    x = w = v = a + golden * (b - a)
+    fx = fw = fv = f(x)
+    last = x
+    d = e = 0.0
+    for _ in range(maxit):
+        xm = 0.5 * (a + b)
+        tol1 = eps * abs(x) + tol / 3
+        tol2 = 2 * tol1
+        if abs(x - xm) <= tol2 - 0.5 * (b - a):
+            break
+        parabolic = False
+        if abs(e) > tol1 and max(fx, fv, fw) < 1e100:
+            r = (x - w) * (fx - fv)
+            q = (x - v) * (fx - fw)
+            p = (x - v) * q - (x - w) * r
+            q = 2 * (q - r)
+            if q > 0:
+                p = -p
+            q = abs(q)
+            r, e = e, d
+            if abs(p) < abs(0.5 * q * r) and q != 0 and q * (a - x) < p < q * (b - x):
+                parabolic = True
+                d = p / q
+                u = x + d
+                if u - a < tol2 or b - u < tol2:  # not too close to the ends
+                    d = tol1 if xm >= x else -tol1
+        if not parabolic:
+            e = (a - x) if x >= xm else (b - x)
+            d = golden * e
+        u = x + (d if abs(d) >= tol1 else (tol1 if d >= 0 else -tol1))
+        fu = f(u)
+        last = u
+        if not np.isfinite(fu):
+            fu = 2e100
+        if fu <= fx:
+            if u >= x:
+                a = x
+            else:
+                b = x
+            v, fv, w, fw, x, fx = w, fw, x, fx, u, fu
+        else:
+            if u < x:
+                a = u
+            else:
+                b = u
+            if fu <= fw or w == x:
+                v, fv, w, fw = w, fw, u, fu
+            elif fu <= fv or v == x or v == w:
+                v, fv = u, fu
+    return x, last
+
+
+def _smart_spline(x, y, w, df=None, gcvpen=1.0):
+    """The ridge-function smoother of ``ProjectionPursuitRegressor(smoother="spline" or
+    "gcvspline")`` on sorted ``x``, as the spline of R's ``ppr``: a penalized cubic spline on
+    :func:`_smart_knots` whose penalty ``lambda = r 256^(3 spar - 1)`` (``r`` the ratio of the
+    traces of the weighted Gram and penalty matrices over the inner coefficients) is searched
+    over ``spar`` in [0, 1.5] (Brent, tolerance 0.01) for trace ``df``, or for the smallest GCV
+    when ``df`` is None. R keeps the fit at the search's last evaluation, and so does this."""
+    n = x.shape[0]
+    if n < 4 or not x[-1] > x[0]:
+        return smoothing_spline(x, y, w, df=df, n_knots=None, gcvpen=gcvpen)
+    ux, uy, sw, inv = _collapse(x, y, w)
+    if ux.size < 4:
+        return smoothing_spline(x, y, w, df=df, n_knots=None, gcvpen=gcvpen)
+    sp = _PenalizedSpline(ux, None, _smart_knots(x))
+    B = sp.design(ux)
+    G = (B * sw[:, None]).T @ B
+    P = sp.penalty_r()  # on the [0, 1] scale of x, with R's 0.333
+    mu = np.trace(G) / np.trace(P)
+    theta, V = linalg.eigh(G, G + mu * P)
+    theta = np.clip(theta, 0.0, 1.0)
+    theta[-2:] = 1.0  # the straight lines, unpenalized (see _spline_system)
+    vb = V.T @ ((B * sw[:, None]).T @ uy)
+    BV = B @ V
+    inner = slice(2, sp.K - 3)
+    ratio = np.trace(G[inner, inner]) / np.trace(P[inner, inner])
+    ssw = np.sum(w * (y - uy[inv]) ** 2)  # within-tie sum of squares, part of R's rss
+    total = sw.sum()
+    fits = {}
+
+    def crit(spar):
+        sh = _shrink(theta, mu, ratio * 256.0 ** (3 * spar - 1))
+        fits[spar] = fit = BV @ (sh * vb)
+        tr = np.sum(theta * sh)
+        if df is not None:
+            return 3 + (df - tr) ** 2
+        rss = ssw + np.sum(sw * (uy - fit) ** 2)
+        return rss / total / (1 - gcvpen * tr / total) ** 2
+
+    _, last = _fmin_last(crit, 0.0, 1.5, tol=1e-2, eps=2.44e-4)
+    return fits[last][inv]
 
 
 def gcv_spline(x, y, w=None):
