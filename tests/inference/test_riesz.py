@@ -28,7 +28,8 @@ def test_defining_identity_holds_on_the_dictionary(weighted):
     rng = np.random.default_rng(1)
     X = np.column_stack([rng.gamma(3, 1, 400), rng.normal(size=400), rng.logistic(size=400)])
     w = rng.integers(1, 4, 400).astype(float) if weighted else np.ones(400)
-    a = RieszRepresenter(degree=3, ridge=0.0).fit(X, w if weighted else None).transform(X)
+    rz = RieszRepresenter(degree=3, ridge=0.0, select=False).fit(X, w if weighted else None)
+    a = rz.transform(X)
     m = np.average(X, axis=0, weights=w)
     for j in range(3):
         for f, df in [(X[:, j], np.ones(400)), ((X[:, j] - 1) ** 3, 3 * (X[:, j] - 1) ** 2),
@@ -36,6 +37,18 @@ def test_defining_identity_holds_on_the_dictionary(weighted):
                       (X[:, j] ** 2 - m[j], 2 * X[:, j])]:
             assert np.average(a[:, j] * f, weights=w) == pytest.approx(
                 np.average(df, weights=w), rel=1e-8, abs=1e-8)
+
+
+def test_dictionary_is_chosen_by_cross_validated_riesz_loss():
+    """Gaussian inputs keep the linear dictionary (exact for them); a skewed input with enough
+    rows gets the spline; a small sample of it the smaller dictionaries."""
+    rng = np.random.default_rng(4)
+    X = np.column_stack([rng.normal(size=4000), rng.gamma(2, 1, 4000)])
+    rz = RieszRepresenter().fit(X)
+    assert rz.dictionary_size_[1] == 3 + 2 + 5  # linear + cubic powers + 5 knots
+    assert rz.dictionary_size_[0] == 3  # 1, z_0, z_1: linear
+    small = RieszRepresenter().fit(X[:120])
+    assert small.dictionary_size_[0] == 3 and small.dictionary_size_[1] <= 5
 
 
 def test_monte_carlo_functional_identity_for_smooth_functions():
