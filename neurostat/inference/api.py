@@ -7,7 +7,7 @@ from .bootstrap import bootstrap_statistics
 from .covariance import MAX_HESSIAN_PARAMS, InferenceWarning  # noqa: F401 (public here too)
 from .statistics import curvature_statistics, with_covariance
 
-COV_TYPES = ("nonrobust", "HC0", "HC1", "bootstrap")
+COV_TYPES = ("nonrobust", "HC0", "HC1", "cluster", "bootstrap")
 
 
 def check_separation(model):
@@ -33,7 +33,7 @@ def check_separation(model):
 
 
 def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_weight=None,
-              n_bootstrap=200, n_jobs=None, random_state=None):
+              n_bootstrap=200, n_jobs=None, random_state=None, groups=None):
     """Statistical results for a fitted neurostat estimator, in statsmodels' vocabulary.
 
     Parameters
@@ -45,8 +45,12 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
         Data to condition on; with ``y=None`` too, the training data (kept by reference by
         ``fit``, not pickled). Columns must match those seen at fit.
     y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
-    cov_type : {"nonrobust", "HC0", "HC1", "bootstrap"}, default="nonrobust"
-        See :mod:`neurostat.inference`.
+    cov_type : {"nonrobust", "HC0", "HC1", "cluster", "bootstrap"}, default="nonrobust"
+        See :mod:`neurostat.inference`. "cluster" is the grouped sandwich
+        ``A^-1 (sum_g S_g S_g') A^-1`` over the clusters ``groups`` (``S_g`` the summed scores
+        of cluster g), without a small-sample factor (R's ``coxph(... + cluster(id))``;
+        statsmodels' ``cov_type="cluster"`` multiplies by ``G / (G - 1) (N - 1) / (N - K)``
+        unless ``use_correction=False``).
     alpha : float, default=0.05
         Default level of the summary's confidence intervals.
     sample_weight : array-like of shape (n_samples,), default=None
@@ -62,6 +66,9 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
         joblib's ``n_jobs`` for the bootstrap.
     random_state : int, RandomState or None
         Seeds the bootstrap resamples.
+    groups : array-like of shape (n_samples,), default=None
+        Cluster labels of the rows for ``cov_type="cluster"`` (default: the ``groups`` given
+        to ``fit`` with the training data, where the estimator takes them).
 
     Returns
     -------
@@ -94,7 +101,10 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
         raise ValueError(f"cov_type={cov_type!r} is not one of {COV_TYPES}.")
     if not (isinstance(alpha, float | int) and 0 < alpha < 1):
         raise ValueError(f"alpha must be a float in (0, 1); got {alpha!r}.")
-    model = est._statistical_model(X, y, sample_weight)
+    model = (est._statistical_model(X, y, sample_weight) if groups is None
+             else est._statistical_model(X, y, sample_weight, groups=groups))
+    if cov_type == "cluster" and model.groups is None:
+        raise ValueError("cov_type='cluster' needs the cluster of each row: pass groups=.")
     lik = model.likelihood
     if lik.n_params > covariance.MAX_HESSIAN_PARAMS and cov_type != "bootstrap":
         raise ValueError(
