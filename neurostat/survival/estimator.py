@@ -21,7 +21,7 @@ from .competing import aalen_johansen_from_hazards
 from .family import TIES, Cox
 from .metrics import baseline_hazards, concordance_index, stratified_concordance
 from .risksets import RiskSets
-from .target import SurvivalArray, as_survival_target, columns, survival_data, time_ranks
+from .target import SurvivalArray, columns, survival_data, time_ranks
 
 __all__ = ["NeuralCoxRegressor", "concordance_index"]
 

@@ -218,11 +218,11 @@ def check_intervals(start, stop, groups):
     if np.any(bad):
         i = np.flatnonzero(bad)[:5]
         pairs = [(int(order[k]), int(order[k + 1])) for k in i]
+        subjects = [np.asarray(labels[g[k]]).tolist() for k in i]
         raise ValueError(
             f"Overlapping (start, stop] intervals of one subject: rows {pairs} (groups "
-            f"{[labels[g[k]].item() if hasattr(labels[g[k]], 'item') else labels[g[k]] for k in i]})"
-            ". A subject is at risk once at each time: split its follow-up into disjoint "
-            "intervals."
+            f"{subjects}). A subject is at risk once at each time: split its follow-up into "
+            "disjoint intervals."
         )
 
 
