@@ -6,7 +6,8 @@ event times), the probability of being free of any event is the product-limit
 ``F_k(t) = sum_{u <= t} S(u-) dH_k(u)``, so that ``S + sum_k F_k = 1``. With Nelson-Aalen
 hazards this is the Aalen-Johansen estimator (R's ``survfit(Surv(time, factor(status)) ~ 1)``
 and ``cmprsk::cuminc``); with a Cox model's Breslow hazards ``dH0_k(u) exp(eta_k(x))``, the
-model's cumulative incidence for ``x`` (R's ``survfit`` of a multi-state ``coxph``).
+model's cumulative incidence for ``x``; R's ``survfit`` of a multi-state ``coxph`` takes the
+matrix exponential of each step's hazards instead of ``1 - sum_k dH_k`` (``method``).
 """
 
 import numpy as np
@@ -17,24 +18,40 @@ from .target import survival_data
 __all__ = ["aalen_johansen", "aalen_johansen_from_hazards"]
 
 
-def aalen_johansen_from_hazards(H):
+def aalen_johansen_from_hazards(H, method="product"):
     """Cumulative incidences from cause-specific cumulative hazards on one time grid.
 
     Parameters
     ----------
     H : ndarray of shape (..., n_causes, n_times)
         Right-continuous cumulative hazards at the (ascending) event times.
+    method : {"product", "exponential"}, default="product"
+        The transition of each time step: "product" is the Aalen-Johansen product-limit
+        ``1 - sum_k dH_k`` (R's ``survfit(Surv(time, factor(status)) ~ 1)``); "exponential" is
+        the matrix exponential of the step's hazards, ``exp(-L)`` to stay event-free and
+        ``dH_k / L (1 - exp(-L))`` to cause k, ``L = sum_k dH_k`` (R's ``survfit`` of a
+        multi-state ``coxph``: probabilities stay in [0, 1] when ``exp(eta)`` is large).
 
     Returns
     -------
     ndarray of the shape of ``H``
         ``F_k`` at the same times.
     """
+    if method not in ("product", "exponential"):
+        raise ValueError(f"method must be 'product' or 'exponential'; got {method!r}.")
     H = np.asarray(H, dtype=np.float64)
     dH = np.diff(H, axis=-1, prepend=0.0)
-    S = np.cumprod(1.0 - dH.sum(-2), axis=-1)
+    total = dH.sum(-2)
+    if method == "product":
+        stay, to = 1.0 - total, dH
+    else:
+        stay = np.exp(-total)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(total > 0, -np.expm1(-total) / np.where(total > 0, total, 1.0), 0.0)
+        to = dH * frac[..., None, :]
+    S = np.cumprod(stay, axis=-1)
     S_before = np.concatenate([np.ones(S.shape[:-1] + (1,)), S[..., :-1]], axis=-1)
-    return np.cumsum(S_before[..., None, :] * dH, axis=-1)
+    return np.cumsum(S_before[..., None, :] * to, axis=-1)
 
 
 def aalen_johansen(y, n_causes, sample_weight=None, strata=None):

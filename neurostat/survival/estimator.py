@@ -370,15 +370,19 @@ class NeuralCoxRegressor(_BaseNeural):
         return np.exp(-H.sum(1))
 
     def predict_cumulative_incidence(self, X, times=None, strata=None):
-        """Cumulative incidence of each cause (Aalen-Johansen from the cause-specific Breslow
-        hazards, as R's ``survfit`` of a multi-state ``coxph``), (n_samples, n_causes, n_times).
+        """Cumulative incidence of each cause from the cause-specific Breslow hazards,
+        (n_samples, n_causes, n_times), as R's ``survfit`` of a multi-state ``coxph``.
 
-        ``F_k(t | x) = sum_{u <= t} S(u- | x) dH_k(u | x)`` with the product-limit
-        ``S(u | x) = prod_{v <= u} (1 - sum_k dH_k(v | x))`` over the training event times.
+        ``F_k(t | x) = sum_{u <= t} S(u- | x) dH_k(u | x) (1 - exp(-L_u)) / L_u`` over the
+        training event times ``u``, ``L_u = sum_k dH_k(u | x)`` and
+        ``S(u | x) = exp(-sum_k H_k(u | x))`` (:meth:`predict_survival_function`): the
+        Aalen-Johansen estimator with each step's transition the matrix exponential of its
+        hazards (:func:`~neurostat.survival.competing.aalen_johansen_from_hazards`), so that
+        ``S + sum_k F_k = 1``.
         """
         check_is_fitted(self, "baseline_times_")
         H, _ = self._hazards(X, None, strata)
-        F = aalen_johansen_from_hazards(H)
+        F = aalen_johansen_from_hazards(H, method="exponential")
         t = self._times(times)
         idx = np.searchsorted(self.baseline_times_, t, side="right")
         return np.concatenate([np.zeros(F.shape[:2] + (1,)), F], axis=2)[:, :, idx]

@@ -47,7 +47,10 @@ class _Segments:
         if self.k <= 1:
             return torch.flip(torch.logcumsumexp(torch.flip(a, (0,)), 0), (0,))
         if self.padded:
-            M = a.new_full((self.k, self.width), float("-inf"))
+            # pad far below every entry (exp underflows to exactly 0) rather than with -inf,
+            # whose second derivatives through logcumsumexp are not finite
+            pad = float(a.detach().min()) - 1000.0 if a.numel() else 0.0
+            M = a.new_full((self.k, self.width), pad)
             M = M.index_put((self.sid, self.pos), a)
             R = torch.flip(torch.logcumsumexp(torch.flip(M, (1,)), 1), (1,))
             return R[self.sid, self.pos]
