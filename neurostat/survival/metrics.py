@@ -206,28 +206,42 @@ def stratified_concordance(time, event, risk, strata=None, sample_weight=None, t
 
 def _concordance_counts(time, event, risk, w, tied_tol):
     """Weighted (concordant + ties / 2, comparable) pair counts of Harrell's C."""
+    conc, comp, _, _ = _pair_sums(time, event, risk, w, w, tied_tol)
+    return float(np.sum(w * conc)), float(np.sum(w * comp))
+
+
+def _pair_sums(time, event, risk, u, v, tied_tol):
+    """Per row k: as the event of a pair, the partner weight ``v`` of its concordant (ties
+    one half) and comparable partners; as a partner, the event weight ``u`` of the events it
+    is concordant and comparable with (Harrell's comparable pairs). O(n log^2 n)."""
     rank = _dense_rank(risk, tied_tol)
-    # order: time ascending, events before censored rows at the same time, rank ascending
     order = np.lexsort((rank, ~event, time))
-    t, d, rk, wo = time[order], event[order], rank[order], w[order]
-    lt = _weight_after(rk, wo, strict=True)
-    le = _weight_after(rk, wo, strict=False)
-    # rows after i with the same time, event status and rank are tied events, not comparable
+    t, d, rk = time[order], event[order].astype(float), rank[order]
+    vo, uo = v[order], u[order] * d
     cell = np.concatenate([[True], (np.diff(t) != 0) | (np.diff(d) != 0) | (np.diff(rk) != 0)])
     cid = np.cumsum(cell) - 1
-    cell_total = np.bincount(cid, weights=wo)
-    incl = np.cumsum(wo) - np.concatenate([[0.0], np.cumsum(cell_total)])[cid]
-    same_after = cell_total[cid] - incl
-    # comparable partners of event i: later times, plus censored rows at its own time
-    tail = np.cumsum(wo[::-1])[::-1] - wo  # weight of all rows after i
     grp = np.concatenate([[True], np.diff(t) != 0])
     gid = np.cumsum(grp) - 1
-    ev_w = np.bincount(gid, weights=wo * d)
-    ev_before = np.cumsum(wo * d) - np.concatenate([[0.0], np.cumsum(ev_w)])[gid]
-    events_after_same_time = ev_w[gid] - ev_before  # includes nothing of i itself
-    comparable = tail - events_after_same_time
-    concordant = lt
-    tied = le - lt - same_after
-    num = np.sum(wo * d * (concordant + 0.5 * tied))
-    den = np.sum(wo * d * comparable)
-    return float(num), float(den)
+
+    def within(x, ids):  # weight of the rows before k in its cell/group (k excluded)
+        total = np.bincount(ids, weights=x)
+        start = np.concatenate([[0.0], np.cumsum(total)])[ids]
+        return np.cumsum(x) - x - start, total[ids]
+
+    lt = _weight_after(rk, vo, strict=True)
+    le = _weight_after(rk, vo, strict=False)
+    before_v, cell_v = within(vo, cid)
+    same_after = cell_v - before_v - vo
+    ev_before, ev_total = within(vo * d, gid)
+    comp_e = (np.cumsum(vo[::-1])[::-1] - vo) - (ev_total - ev_before - vo * d)
+    conc_e = lt + 0.5 * (le - lt - same_after)
+    flipped = (rk.max() - rk)[::-1] if rk.size else rk  # earlier rows, larger rank first
+    gt = _weight_after(flipped, uo[::-1], strict=True)[::-1]
+    ge = _weight_after(flipped, uo[::-1], strict=False)[::-1]
+    before_u, _ = within(uo, cid)
+    conc_p = gt + 0.5 * (ge - gt - before_u)
+    ev_before_u, _ = within(uo, gid)
+    comp_p = (np.cumsum(uo) - uo) - d * ev_before_u
+    out = np.empty((4, time.size))
+    out[:, order] = np.vstack([d * conc_e, d * comp_e, conc_p, comp_p])
+    return out
