@@ -138,13 +138,11 @@ def harrell_c(y, risk, sample_weight=None, alpha=0.05, tied_tol=1e-8):
 def _uno_weights(y, train, tau):
     time, event = _xy(y)
     G = _G_at(y if train is None else train, time)
-    if np.any((G <= 0) & event):
+    used = event if tau is None else event & (time < tau)
+    if np.any((G <= 0) & used):
         raise ValueError("The censoring survival G(t) is 0 at an event time: set tau below "
                          "the last follow-up time.")
-    a = np.where(event, 1.0 / np.where(G > 0, G, 1.0) ** 2, 0.0)
-    if tau is not None:
-        a = np.where(time < tau, a, 0.0)
-    return a
+    return np.where(used, 1.0 / np.where(G > 0, G, 1.0) ** 2, 0.0)
 
 
 def uno_c(y, risk, train=None, tau=None, sample_weight=None, alpha=0.05, tied_tol=1e-8):
