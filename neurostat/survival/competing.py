@@ -13,9 +13,9 @@ matrix exponential of each step's hazards instead of ``1 - sum_k dH_k`` (``metho
 import numpy as np
 
 from .metrics import baseline_hazards
-from .target import survival_data
+from .target import _columns, _numeric, as_survival_target, survival_data
 
-__all__ = ["aalen_johansen", "aalen_johansen_from_hazards"]
+__all__ = ["aalen_johansen", "aalen_johansen_from_hazards", "fine_gray_data"]
 
 
 def aalen_johansen_from_hazards(H, method="product"):
@@ -82,3 +82,73 @@ def aalen_johansen(y, n_causes, sample_weight=None, strata=None):
     times, H = baseline_hazards(yy, np.zeros((yy.shape[0], n_causes)), w, n_causes)
     F = aalen_johansen_from_hazards(H)
     return times, F, 1.0 - F.sum(1)
+
+
+def fine_gray_data(y, cause=1, sample_weight=None):
+    """Fine & Gray's weighted (start, stop] data for the subdistribution hazard of ``cause``.
+
+    The Fine-Gray model is a Cox model for the subdistribution hazard of one cause, whose
+    risk set at ``t`` keeps the subjects who failed from another cause before ``t``, with
+    weight ``G(t-) / G(T_i-)`` (``G`` the censoring Kaplan-Meier, events before censorings at
+    tied times). As R's ``finegray()``, each such subject gets one row up to its failure and
+    then rows over the intervals between the censoring times, each carrying the weight of its
+    start; intervals without an event of ``cause`` are merged with the one before. Fit the
+    result with any ``NeuralCoxRegressor``: ``fit(X[rows], y_fg, sample_weight=w,
+    groups=rows)`` equals R's ``coxph(Surv(fgstart, fgstop, fgstatus) ~ ., weight = fgwt,
+    data = finegray(...))``, and ``cov_type="cluster"`` is its ``cluster(id)`` variance.
+
+    Parameters
+    ----------
+    y : (time, event) target with event codes 0 (censored) or ``1..K``
+    cause : int, default=1
+    sample_weight : array-like of shape (n_samples,), default=None
+        Multiplies the Fine-Gray weights (R's ``weights``).
+
+    Returns
+    -------
+    rows : ndarray of int
+        The subject (row of ``y``) of each expanded row.
+    y_fg : ndarray of shape (n_rows, 3)
+        (start, stop, event): event 1 for the events of ``cause``.
+    weight : ndarray of shape (n_rows,)
+    """
+    from .scores import censoring_survival
+
+    _, _, codes = _columns(y)
+    yy = as_survival_target(y, n_causes=max(int(np.max(_numeric(codes, "events"))), 1))
+    if yy.shape[1] != 2:
+        raise ValueError("fine_gray_data takes (time, event) data without entry times.")
+    time, event = yy[:, 0], yy[:, 1]
+    if not np.any(event == cause):
+        raise ValueError(f"No event of cause {cause}.")
+    n = time.size
+    w0 = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    ctimes, G = censoring_survival(np.column_stack([time, event > 0]))
+    jumps = np.concatenate([[True], np.diff(np.concatenate([[1.0], G])) < 0][1:])
+    ctimes, G = ctimes[jumps], G[jumps]
+    ev_times = np.unique(time[event == cause])
+    # a cut at censoring time c_k is kept when (c_k, c_{k+1}] holds an event of the cause
+    nxt = np.concatenate([ctimes[1:], [np.inf]])
+    has_ev = np.searchsorted(ev_times, nxt, side="right") > np.searchsorted(
+        ev_times, ctimes, side="right")
+    cuts, cutG = ctimes[has_ev], G[has_ev]
+    maxtime = time.max()
+    rows, start, stop, status, wt = [np.arange(n)], [np.zeros(n)], [time], \
+        [(event == cause).astype(float)], [w0]
+    other = np.flatnonzero((event > 0) & (event != cause))
+    G_before = np.concatenate([[1.0], G])[np.searchsorted(ctimes, time[other], side="left")]
+    G_at = np.concatenate([[1.0], G])[np.searchsorted(ctimes, time[other], side="right")]
+    for i, t, gb, ga in zip(other, time[other], G_before, G_at, strict=True):
+        after = cuts > t
+        b = np.concatenate([[t], cuts[after]])
+        e = np.concatenate([cuts[after], [maxtime]])
+        g = np.concatenate([[ga], cutG[after]]) / gb
+        keep = e > b
+        rows.append(np.full(keep.sum(), i))
+        start.append(b[keep]), stop.append(e[keep])
+        status.append(np.zeros(keep.sum())), wt.append(w0[i] * g[keep])
+    rows = np.concatenate(rows)
+    order = np.argsort(rows, kind="stable")
+    y_fg = np.column_stack([np.concatenate(start), np.concatenate(stop),
+                            np.concatenate(status)])[order]
+    return rows[order], y_fg, np.concatenate(wt)[order]

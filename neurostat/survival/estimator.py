@@ -391,11 +391,13 @@ class NeuralCoxRegressor(_BaseNeural):
         """Harrell's concordance index of :meth:`predict` against the target ``y``.
 
         See :func:`neurostat.survival.metrics.concordance_index`; weights count ``w_i w_j`` per
-        pair; with strata only pairs within a stratum count (R's ``concordance``); with
+        pair; with strata only pairs within a stratum count (R's ``concordance``; without
+        ``strata`` every pair counts, so that model selection works unchanged); with
         competing risks the mean of the cause-specific indices (events of other causes as
         censored); for (start, stop] data the pairs compare the rows' stop times.
         """
-        yy = self._target(y, strata)
+        yy = self._target(y, strata) if strata is not None else survival_data(
+            y, None, None, self.n_causes)[0]
         risk = self._linear_predictor(X)
         check_consistent_length(risk, yy)
         _, stop, event, stratum = columns(yy)

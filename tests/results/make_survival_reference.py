@@ -24,7 +24,10 @@ number generator) and R's results on them:
   ``coxph(Surv(time, status == k) ~ x0 + x1)`` (R's multi-state fit applies Efron's correction
   across the causes tied at a time, so with Efron's ties the separate fits are the
   cause-specific model; with Breslow's both agree), the Aalen-Johansen cumulative incidence
-  ``survfit(Surv(time, factor(status)) ~ 1)`` and the model's ``survfit(fit, newdata)``.
+  ``survfit(Surv(time, factor(status)) ~ 1)``, the model's ``survfit(fit, newdata)``, and
+  the Fine-Gray model of cause 1: ``coxph(Surv(fgstart, fgstop, fgstatus) ~ x0 + x1 +
+  cluster(id), weight = fgwt, data = finegray(Surv(time, factor(status)) ~ ., etype = 1))``
+  (coef, naive and cluster SE, loglik).
 """
 
 import json
@@ -127,6 +130,12 @@ for (tie in c("efron", "breslow")) {
     emit(paste(key, "cif_2"), sf$pstate[, , 3])
   }
 }
+fg <- finegray(Surv(time, fs) ~ ., data = cr, etype = "1")  # Fine-Gray, cause 1
+f <- coxph(Surv(fgstart, fgstop, fgstatus) ~ x0 + x1 + cluster(id), weight = fgwt, data = fg)
+emit("competing finegray_coef", coef(f))
+emit("competing finegray_se", sqrt(diag(f$naive.var)))
+emit("competing finegray_cluster_se", sqrt(diag(f$var)))
+emit("competing finegray_loglik", f$loglik)
 aj <- survfit(Surv(time, fs) ~ 1, data = cr, id = id)
 emit("competing aj_time", aj$time)
 emit("competing aj_1", aj$pstate[, 2]); emit("competing aj_2", aj$pstate[, 3])

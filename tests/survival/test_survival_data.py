@@ -17,6 +17,7 @@ import torch
 from neurostat import NeuralCoxRegressor
 from neurostat.inference.likelihood import Likelihood
 from neurostat.survival import aalen_johansen
+from neurostat.survival.competing import fine_gray_data
 from neurostat.survival.family import Cox
 from neurostat.survival.target import time_ranks
 
@@ -216,6 +217,24 @@ def test_cumulative_incidence_equals_r_survfit():
     np.testing.assert_allclose(surv + cif.sum(1), 1.0, atol=1e-12)
 
 
+def test_fine_gray_equals_r_finegray_coxph():
+    """fine_gray_data + NeuralCoxRegressor = coxph(Surv(fgstart, fgstop, fgstatus) ~ x0 + x1
+    + cluster(id), weight = fgwt, data = finegray(...)): coef (1e-6), naive and cluster SE
+    (1e-5), loglik (1e-8); the rows of other causes stay at risk with decreasing weights."""
+    cr, r = REF["data"]["competing"], R["competing"]
+    X, y = np.array(cr["X"]), np.column_stack([cr["time"], cr["status"]])
+    rows, y_fg, w = fine_gray_data(y, cause=1)
+    est = linear_cox().fit(X[rows], y_fg, sample_weight=w, groups=rows)
+    res = est.inference()
+    assert rel(est.coef_, r["finegray_coef"]) < 1e-6
+    assert rel(res.bse, r["finegray_se"]) < 1e-5
+    assert rel(est.inference(cov_type="cluster").bse, r["finegray_cluster_se"]) < 1e-5
+    assert res.llnull == pytest.approx(r["finegray_loglik"][0], rel=1e-8)
+    assert res.llf == pytest.approx(r["finegray_loglik"][1], rel=1e-8)
+    other = rows[(y_fg[:, 0] > 0)]
+    assert np.all(y[other, 1] == 2) and np.all(np.diff(w[rows == other[0]]) <= 0)
+
+
 def test_survival_curves_equal_r_survfit():
     """survfit(coxph(Surv(time, event) ~ x0 + x1 + x2), newdata, ctype = 1) for five
     profiles at three times (Efron fit, Breslow increments), 1e-9."""
@@ -295,6 +314,7 @@ def test_bad_survival_data_name_the_rows(y, kwargs, match):
 def test_stratified_predictions_need_known_strata():
     X, y, _, _, g = counting()
     est = linear_cox().fit(X, y, strata=g)
+    assert 0.5 < est.score(X, y) != est.score(X, y, strata=g)  # all pairs / within strata
     with pytest.raises(ValueError, match="pass strata="):
         est.predict_survival_function(X[:2])
     with pytest.raises(ValueError, match=r"Unknown strata \[5\]"):
