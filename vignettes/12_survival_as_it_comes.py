@@ -99,7 +99,7 @@ def exposure_fits(rng, n):
 
 def part_a(quick, seed, out):
     rng = np.random.default_rng(seed)
-    n = 1200 if quick else 4000
+    n = 1000 if quick else 4000
     est, res, ignore, naive, (X, y, ids) = exposure_fits(rng, n)
     rows = []
     for label, r, name in [("(start, stop] with entry times, cluster SE", res, "exposed"),
@@ -111,7 +111,7 @@ def part_a(quick, seed, out):
                      "upper": hr["upper"]})
     table = pd.DataFrame(rows)
     table.to_csv(out / "exposure_hazard_ratios.csv", index=False)
-    n_rep = 10 if quick else 100
+    n_rep = 5 if quick else 100
     cover, estimates = 0, []
     for _ in range(n_rep):
         _, r, _, _, _ = exposure_fits(rng, n // 2)
