@@ -21,7 +21,7 @@ from .competing import aalen_johansen_from_hazards
 from .family import TIES, Cox
 from .metrics import baseline_hazards, concordance_index, stratified_concordance
 from .risksets import RiskSets
-from .target import SurvivalArray, columns, survival_data, time_ranks
+from .target import SurvivalArray, as_survival_target, columns, survival_data, time_ranks
 
 __all__ = ["NeuralCoxRegressor", "concordance_index"]
 
@@ -156,12 +156,18 @@ class NeuralCoxRegressor(_BaseNeural):
     # ------------------------------------------------------------------ targets
     def _target(self, y, strata=None, groups=None, fitting=False):
         """The parsed target (a SurvivalArray) with this model's strata coding."""
-        if isinstance(y, SurvivalArray):
-            return y
         if fitting:
             yy, labels = survival_data(y, strata, groups, self.n_causes)
+            if labels is None and yy.shape[1] == 4 and strata is None:
+                # an already parsed target (the bootstrap's refits): keep the labels seen
+                known = getattr(self, "strata_", None)
+                top = int(yy[:, 3].max()) if len(yy) else 0
+                labels = known if known is not None and len(known) > top else (
+                    np.arange(top + 1) if top > 0 else None)
             self.strata_ = labels
             return yy
+        if isinstance(y, SurvivalArray):
+            return y
         known = getattr(self, "strata_", None)
         if (strata is None) != (known is None):
             raise ValueError(
@@ -465,9 +471,11 @@ class NeuralCoxRegressor(_BaseNeural):
         return [*lines, *super()._describe()]
 
     def _inference_target(self, y):
-        if getattr(self, "strata_", None) is not None and not isinstance(y, SurvivalArray):
+        parsed = isinstance(y, SurvivalArray) or (
+            getattr(y, "ndim", 0) == 2 and np.shape(y)[1] == 4)
+        if getattr(self, "strata_", None) is not None and not parsed:
             raise ValueError("This model was fitted with strata: pass strata= to inference().")
-        return np.asarray(self._target(y))
+        return np.asarray(self._target(y) if not parsed else as_survival_target(y))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -180,6 +180,9 @@ def as_survival_target(y, n_causes=1):
     """
     if isinstance(y, SurvivalArray):
         return y
+    parsed = _parsed(y)
+    if parsed is not None:
+        return parsed
     if y is None:
         raise ValueError(
             "NeuralCoxRegressor requires y to be passed, but the target y is None. Give "
@@ -193,6 +196,25 @@ def as_survival_target(y, n_causes=1):
     _check_events(event, n_causes)
     cols = [stop, event] if start is None else [start, stop, event]
     return np.column_stack(cols)
+
+
+def _parsed(y):
+    """A plain 4-column numeric array is the parsed form (start, stop, event, stratum code),
+    as inference hands the training target back to ``fit`` (the bootstrap): checked and
+    marked, else None."""
+    if y is None or hasattr(y, "columns") or getattr(getattr(y, "dtype", None), "names", None):
+        return None
+    arr = np.asarray(y)
+    if arr.ndim != 2 or arr.shape[1] != 4 or arr.dtype.kind not in "fiub":
+        return None
+    arr = arr.astype(np.float64)
+    start = np.where(np.isfinite(arr[:, 0]), arr[:, 0], arr[:, 1] - 1.0)
+    _check_times(start, arr[:, 1])
+    codes = arr[:, 3]
+    if not np.all((codes >= 0) & (codes == np.round(codes))):
+        raise ValueError("The stratum column of a parsed (start, stop, event, stratum) target "
+                         "must hold integer codes >= 0.")
+    return _mark(arr)
 
 
 def encode_labels(values, n, what):
@@ -243,8 +265,11 @@ def survival_data(y, strata=None, groups=None, n_causes=1):
     target : SurvivalArray of shape (n_samples, 2) or (n_samples, 4)
     strata_labels : ndarray or None
     """
-    if isinstance(y, SurvivalArray):
-        return y, None
+    if isinstance(y, SurvivalArray) or _parsed(y) is not None:
+        if strata is not None:
+            raise ValueError("This target already carries its strata (4 columns); drop "
+                             "strata=.")
+        return as_survival_target(y, n_causes), None
     yy = as_survival_target(y, n_causes)
     n = yy.shape[0]
     start = yy[:, 0] if yy.shape[1] == 3 else None

@@ -507,7 +507,7 @@ def test_scikit_survival_surv_target():
     (np.array([[1.0, 1], [np.inf, 0], [3.0, 1]]), "NaN or infinity"),
     (np.array([[1.0, 1], [2.0, 2], [3.0, 1]]), "0 \\(censored\\) or 1 \\(event\\)"),
     (np.array([[1.0, 0], [2.0, 0], [3.0, 0]]), "no events"),
-    (np.ones((3, 4)), "shape"),
+    (np.ones((3, 5)), "shape"),
     (np.ones((3, 3)), "stop <= start"),
     (np.zeros(3, dtype=[("a", float), ("b", float)]), "event indicator"),
     (None, "requires y"),
