@@ -106,10 +106,13 @@ class Cox(Family):
         self._cache = (y, w, rs)
         return rs
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.pop("_cache", None)
-        return state
+    n_causes = 1  # the class default: one-cause families leave it out of their parameters
+
+    def _params(self):
+        params = super()._params()
+        if params.get("n_causes") == 1:
+            params.pop("n_causes")  # Cox("efron") is Cox("efron", n_causes=1), repr and all
+        return params
 
     def _pieces(self, G, e, rs, ev):
         """Sorted-order quantities shared by the information and the score residuals of one
