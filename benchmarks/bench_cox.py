@@ -21,7 +21,9 @@ A second table (``counting``) times survival data as they come: subjects followe
 four (start, stop] intervals with a time-varying covariate, delayed entry, 5 strata and the
 cluster-robust variance by subject (neurostat ``fit(X, y, strata=, groups=)`` +
 ``inference(cov_type="cluster")``, statsmodels ``PHReg(entry=, strata=).fit(groups=)``, R
-``coxph(Surv(start, stop, event) ~ . + strata(g) + cluster(id))``).
+``coxph(Surv(start, stop, event) ~ . + strata(g) + cluster(id))``). The run of
+benchmarks/results/bench_cox_counting.json (sizes 10000 40000, no lifelines: it needs
+pandas < 3) holds both tables.
 
     .venv/bin/python benchmarks/bench_cox.py [--repeats 3] [--sizes 10000 100000]
 """
