@@ -32,12 +32,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import statsmodels.api as sm  # noqa: E402
 import torch  # noqa: E402
-from neurostat.cox_metrics import concordance_index  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 from neurostat import NeuralCoxRegressor  # noqa: E402
 from neurostat.inference import InferenceWarning  # noqa: E402
+from neurostat.survival.metrics import concordance_index  # noqa: E402
 
 torch.set_num_threads(1)
 FEATURES = [f"x{i}" for i in range(6)]

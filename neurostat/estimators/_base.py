@@ -240,7 +240,7 @@ class _BaseNeural(BaseEstimator):
     # ------------------------------------------------------------------ statistics
     def inference(self, X=None, y=None, cov_type="nonrobust", *, alpha=0.05,
                   sample_weight=None, n_bootstrap=200, n_jobs=None, random_state=None,
-                  effects="crossfit", n_folds=5):
+                  groups=None, effects="crossfit", n_folds=5):
         """Statistical results for the fitted net (see :func:`neurostat.inference.inference`).
 
         Returns
@@ -250,18 +250,22 @@ class _BaseNeural(BaseEstimator):
         from ..inference import inference
         return inference(self, X, y, cov_type, alpha=alpha, sample_weight=sample_weight,
                          n_bootstrap=n_bootstrap, n_jobs=n_jobs, random_state=random_state,
-                         effects=effects, n_folds=n_folds)
+                         groups=groups, effects=effects, n_folds=n_folds)
 
     def summary(self, **kwargs):
         """``self.inference(**kwargs).summary()``: a statsmodels-style table."""
         return self.inference(**kwargs).summary()
 
-    def _statistical_model(self, X=None, y=None, sample_weight=None):
+    def _statistical_model(self, X=None, y=None, sample_weight=None, groups=None):
         """The fitted net as a :class:`neurostat.inference.StatisticalModel` on (X, y, w)
-        (default: the training data, kept by reference by ``fit``)."""
+        (default: the training data, kept by reference by ``fit``); ``groups`` (clusters of
+        the rows, for ``cov_type="cluster"``) default to those given to ``fit`` with the
+        training data."""
         from ..inference.likelihood import Likelihood
         from ..inference.model import ParameterLayout, StatisticalModel
 
+        if groups is None and X is None:
+            groups = getattr(self, "_training_groups", None)
         X, y, w = self._inference_data(X, y, sample_weight)
         lik = Likelihood(self.module_, self.family_, X, self._inference_target(y), w)
         layout = ParameterLayout.from_likelihood(lik, feature_names(self, X.shape[1]),
@@ -273,7 +277,7 @@ class _BaseNeural(BaseEstimator):
             classes=getattr(self, "classes_", None) if self._classifier else None,
             converged=bool(getattr(self, "converged_", True)),
             n_iter=int(getattr(self, "n_iter_", 0)), prepare_X=self._validate_X_predict,
-            results_class=self._results_class())
+            results_class=self._results_class(), groups=groups)
 
     _has_intercept = True
     _classifier = False
@@ -538,6 +542,7 @@ class _BaseNeural(BaseEstimator):
     def __getstate__(self):
         state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
         state.pop("_training_data", None)  # kept by reference for inference, never pickled
+        state.pop("_training_groups", None)
         state.pop("_solver", None)
         if "module_" in state:
             state["module_"] = _module_to_cpu(state["module_"])

@@ -9,7 +9,7 @@ from .lastlayer import last_layer_statistics
 from .covariance import MAX_HESSIAN_PARAMS, InferenceWarning  # noqa: F401 (public here too)
 from .statistics import curvature_statistics, with_covariance
 
-COV_TYPES = ("nonrobust", "HC0", "HC1", "bootstrap")
+COV_TYPES = ("nonrobust", "HC0", "HC1", "cluster", "bootstrap")
 
 
 def check_separation(model):
@@ -35,8 +35,8 @@ def check_separation(model):
 
 
 def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_weight=None,
-              n_bootstrap=200, n_jobs=None, random_state=None, effects="crossfit",
-              n_folds=5):
+              n_bootstrap=200, n_jobs=None, random_state=None, groups=None,
+              effects="crossfit", n_folds=5):
     """Statistical results for a fitted neurostat estimator, in statsmodels' vocabulary.
 
     Parameters
@@ -48,8 +48,12 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
         Data to condition on; with ``y=None`` too, the training data (kept by reference by
         ``fit``, not pickled). Columns must match those seen at fit.
     y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
-    cov_type : {"nonrobust", "HC0", "HC1", "bootstrap"}, default="nonrobust"
-        See :mod:`neurostat.inference`.
+    cov_type : {"nonrobust", "HC0", "HC1", "cluster", "bootstrap"}, default="nonrobust"
+        See :mod:`neurostat.inference`. "cluster" is the grouped sandwich
+        ``A^-1 (sum_g S_g S_g') A^-1`` over the clusters ``groups`` (``S_g`` the summed scores
+        of cluster g), without a small-sample factor (R's ``coxph(... + cluster(id))``;
+        statsmodels' ``cov_type="cluster"`` multiplies by ``G / (G - 1) (N - 1) / (N - K)``
+        unless ``use_correction=False``).
     alpha : float, default=0.05
         Default level of the summary's confidence intervals.
     sample_weight : array-like of shape (n_samples,), default=None
@@ -66,6 +70,9 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
     random_state : int, RandomState or None
         Seeds the bootstrap resamples and the cross-fitting folds (and the fold refits of an
         estimator without ``random_state``).
+    groups : array-like of shape (n_samples,), default=None
+        Cluster labels of the rows for ``cov_type="cluster"`` (default: the ``groups`` given
+        to ``fit`` with the training data, where the estimator takes them).
     effects : {"crossfit", "delta"}, default="crossfit"
         For a network with hidden layers: ``"crossfit"`` reports cross-fitted debiased
         average effects with influence-function standard errors and a directional test per
@@ -111,7 +118,10 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
         raise ValueError(f"effects must be 'crossfit' or 'delta'; got {effects!r}.")
     if not (isinstance(alpha, float | int) and 0 < alpha < 1):
         raise ValueError(f"alpha must be a float in (0, 1); got {alpha!r}.")
-    model = est._statistical_model(X, y, sample_weight)
+    model = (est._statistical_model(X, y, sample_weight) if groups is None
+             else est._statistical_model(X, y, sample_weight, groups=groups))
+    if cov_type == "cluster" and model.groups is None:
+        raise ValueError("cov_type='cluster' needs the cluster of each row: pass groups=.")
     lik = model.likelihood
     large = lik.n_params > covariance.MAX_HESSIAN_PARAMS
     net = not model.layout.is_glm

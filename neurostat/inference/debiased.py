@@ -96,11 +96,14 @@ def debiased_effects(est, model, cov_type="nonrobust", n_folds=5, n_jobs=None,
         scale = sum(p.pearson for p in parts) / (N * q["v"].shape[1])
     # model-based covariance of the working residual, per row: scale * W^-1
     Sigma_v = scale * np.linalg.inv(q["W"]) if cov_type == "nonrobust" else None
+    codes = None
+    if cov_type == "cluster":  # influence functions summed within clusters
+        codes = np.unique(np.asarray(model.groups), return_inverse=True)[1].reshape(-1)
     pieces = _link_pieces(q, X, w, model.layout.has_intercept)
-    params, cov = _estimate(pieces, q["v"], w, Sigma_v)
-    margeff, margeff_cov = _estimate(_mean_pieces(q), q["v"], w, Sigma_v)
-    tests = _directional_tests(q, w, Sigma_v, model.layout)
-    kind = "model-based" if cov_type == "nonrobust" else "empirical"
+    params, cov = _estimate(pieces, q["v"], w, Sigma_v, codes)
+    margeff, margeff_cov = _estimate(_mean_pieces(q), q["v"], w, Sigma_v, codes)
+    tests = _directional_tests(q, w, Sigma_v, model.layout, codes)
+    kind = {"nonrobust": "model-based", "cluster": "cluster-summed"}.get(cov_type, "empirical")
     method = (f"cross-fitted debiased average derivatives ({n_folds} folds; influence-function "
               f"covariance with {kind} residual variance)")
     return DebiasedEffects(params, cov, margeff, margeff_cov, tests, scale, n_folds, method)
@@ -155,7 +158,16 @@ def _mean_pieces(q):
         phi
 
 
-def _estimate(pieces, v, w, Sigma_v):
+def _outer(psi, w, codes, N):
+    """``sum_i w_i psi_i psi_i' / N^2``, or with clusters ``sum_g S_g S_g' / N^2``."""
+    if codes is None:
+        return (psi * w[:, None]).T @ psi / N**2
+    S = np.zeros((codes.max() + 1, psi.shape[1]))
+    np.add.at(S, codes, psi * w[:, None])
+    return S.T @ S / N**2
+
+
+def _estimate(pieces, v, w, Sigma_v, codes=None):
     """Estimates and their covariance from ``(A, B, ...)``."""
     A, B, third = pieces
     N = w.sum()
@@ -168,7 +180,7 @@ def _estimate(pieces, v, w, Sigma_v):
         A = A - est
     psi = A + np.einsum("nmk,nk->nm", B, v)
     if Sigma_v is None:
-        cov = (psi * w[:, None]).T @ psi / N**2
+        cov = _outer(psi, w, codes, N)
     else:
         Ac = A - w @ A / N
         cov = ((Ac * w[:, None]).T @ Ac
@@ -176,7 +188,7 @@ def _estimate(pieces, v, w, Sigma_v):
     return est, 0.5 * (cov + cov.T)
 
 
-def _directional_tests(q, w, Sigma_v, layout):
+def _directional_tests(q, w, Sigma_v, layout, codes=None):
     """The one-sided directional test of every term (see the module docstring)."""
     P, C, alpha, v = q["effect"], q["curvature"], q["alpha"], q["v"]
     N = w.sum()
@@ -189,7 +201,7 @@ def _directional_tests(q, w, Sigma_v, layout):
         m = plug + (b * v).sum(1)
         M = w @ m / N
         if Sigma_v is None:
-            var = w @ (m - M) ** 2 / N**2
+            var = float(_outer((m - M)[:, None], w, codes, N)[0, 0])
         else:
             var = (w @ (plug - w @ plug / N) ** 2
                    + np.einsum("n,nk,nkl,nl->", w, b, Sigma_v, b)) / N**2

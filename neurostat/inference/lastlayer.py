@@ -87,9 +87,16 @@ def last_layer_statistics(model, cov_type):
         method = "last-layer Laplace: the output layer's inverse information given the features"
     else:
         S = lik.family.score_obs(G, eta, lik.y, lik.w).numpy() / scale
-        if lik.w is not None:
-            S = S / np.sqrt(np.where(lik.w.numpy() > 0, lik.w.numpy(), 1.0))[:, None]
-        cov = sandwich(Ainv * scale, S.T @ S)
+        if cov_type == "cluster":  # scores summed within clusters
+            codes = np.unique(np.asarray(model.groups), return_inverse=True)[1].reshape(-1)
+            Sg = np.zeros((codes.max() + 1, S.shape[1]))
+            np.add.at(Sg, codes, S)
+            meat = Sg.T @ Sg
+        else:
+            if lik.w is not None:
+                S = S / np.sqrt(np.where(lik.w.numpy() > 0, lik.w.numpy(), 1.0))[:, None]
+            meat = S.T @ S
+        cov = sandwich(Ainv * scale, meat)
         method = f"last-layer Laplace: the output layer's robust sandwich ({cov_type})"
     return FitStatistics(cov_theta=None, edf=edf, scale=scale, method=method,
                          penalized=penalized, hess_info=info, cov_subspace=(idx, cov))

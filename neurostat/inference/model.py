@@ -144,6 +144,8 @@ class StatisticalModel:
     results_class : type
         The results class (:class:`~neurostat.inference.results.InferenceResults` or a
         subclass, as the Cox model's).
+    groups : ndarray or None
+        The cluster of each row of the data (``cov_type="cluster"``), or None.
     """
 
     likelihood: object
@@ -157,6 +159,7 @@ class StatisticalModel:
     n_iter: int = 0
     prepare_X: object = None
     results_class: type = None
+    groups: np.ndarray = None
 
     @property
     def family(self):

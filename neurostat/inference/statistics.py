@@ -148,7 +148,25 @@ METHODS = {
                            "penalty, F = Fisher information)",
     "HC0": "robust sandwich A^-1 (sum_i s_i s_i') A^-1 (HC0)",
     "HC1": "robust sandwich A^-1 (sum_i s_i s_i') A^-1 (HC1)",
+    "cluster": "cluster-robust sandwich A^-1 (sum_g S_g S_g') A^-1 over {} clusters (no "
+               "small-sample factor)",
 }
+
+
+def cluster_meat(lik, groups):
+    """``sum_g S_g S_g'`` with ``S_g`` the sum of the per-row scores of cluster g (p, p), and
+    the number of clusters."""
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or groups.shape[0] != lik.n_rows:
+        raise ValueError(
+            f"groups must be 1-D with one label per row: it has shape {groups.shape} but the "
+            f"data have {lik.n_rows} rows.")
+    _, codes = np.unique(groups, return_inverse=True)
+    codes = torch.as_tensor(codes.reshape(-1))
+    n_groups = int(codes.max()) + 1 if codes.numel() else 0
+    S = lik.score_obs()
+    Sg = torch.zeros(n_groups, S.shape[1], dtype=S.dtype).index_add_(0, codes, S)
+    return (Sg.T @ Sg).numpy(), n_groups
 
 
 def with_covariance(model, stats, cov_type):
@@ -162,7 +180,11 @@ def with_covariance(model, stats, cov_type):
     else:
         sp = stats.param_scale
         div = stats.scale if sp is None else sp
-        meat = lik.meat().numpy()[np.ix_(active, active)] / np.outer(
+        if cov_type == "cluster":
+            full, n_groups = cluster_meat(lik, model.groups)
+        else:
+            full = lik.meat().numpy()
+        meat = full[np.ix_(active, active)] / np.outer(
             np.broadcast_to(div, active.sum()), np.broadcast_to(div, active.sum()))
         cov = sandwich(Ainv, meat)
         if cov_type == "HC1" and lik.family.has_scale:
@@ -170,5 +192,5 @@ def with_covariance(model, stats, cov_type):
             # models (Logit, MNLogit, GLM) report HC1 equal to HC0, and so does neurostat
             edf = stats.edf / (lik.y.shape[1] if sp is not None else 1)  # per regression
             cov = cov * lik.nobs / (lik.nobs - edf)
-        method = METHODS[cov_type]
+        method = METHODS[cov_type].format(n_groups if cov_type == "cluster" else "")
     return stats.replace(cov_theta=expand(cov, active), method=method)
