@@ -1,4 +1,4 @@
-"""The Gaussian-process limit of wide networks: NNGP and NTK kernels, a GP regressor, wide random nets.
+"""The Gaussian-process limit of wide networks: NNGP and NTK kernels, GP estimators, wide nets.
 
 A fully connected network whose weights are drawn ``N(0, weight_variance / fan_in)`` and biases
 ``N(0, bias_variance)`` becomes a Gaussian process as its widths grow (Neal 1996; Lee et al. 2018);

@@ -23,7 +23,11 @@ class _CholeskyNLL(torch.autograd.Function):
         alpha = torch.cholesky_solve(y.unsqueeze(-1), L)
         ctx.save_for_backward(L, alpha)
         n = y.shape[-1]
-        return 0.5 * (y.unsqueeze(-1) * alpha).sum() + L.diagonal().log().sum() + 0.5 * n * math.log(2 * math.pi)
+        return (
+            0.5 * (y.unsqueeze(-1) * alpha).sum()
+            + L.diagonal().log().sum()
+            + 0.5 * n * math.log(2 * math.pi)
+        )
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -40,9 +44,13 @@ def _cholesky(K):
     for jitter in (1e-10, 1e-8, 1e-6):
         if not info.any():
             return L
-        L, info = torch.linalg.cholesky_ex(K + jitter * scale * torch.eye(K.shape[-1], dtype=K.dtype, device=K.device))
+        L, info = torch.linalg.cholesky_ex(
+            K + jitter * scale * torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
+        )
     if info.any():
-        raise torch.linalg.LinAlgError("the kernel matrix plus noise is not positive definite, even with jitter")
+        raise torch.linalg.LinAlgError(
+            "the kernel matrix plus noise is not positive definite, even with jitter"
+        )
     return L
 
 

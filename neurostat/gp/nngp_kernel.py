@@ -4,7 +4,7 @@ from ._base import _WideNetKernel
 
 
 class NNGPKernel(_WideNetKernel):
-    r"""Neural-network Gaussian-process kernel of a fully connected net (Neal 1996; Lee et al. 2018).
+    r"""Neural-network Gaussian-process kernel of a fully connected net (Neal 1996; Lee 2018).
 
     The covariance of the output of a network with ``depth`` hidden layers of infinite width,
     weights ``N(0, weight_variance / fan_in)`` and biases ``N(0, bias_variance)``.
@@ -17,7 +17,8 @@ class NNGPKernel(_WideNetKernel):
         ``"relu"``, ``"erf"`` and ``"identity"`` use closed forms; ``"tanh"``, ``"sigmoid"``,
         ``"gelu"``, ``"softplus"``, ``"elu"`` or any elementwise torch callable use quadrature.
     weight_variance : float, default=1.0
-        :math:`\sigma_w^2`, learnable (stored as ``raw_weight_variance`` with a ``Positive`` constraint).
+        :math:`\sigma_w^2`, learnable (stored as ``raw_weight_variance`` with a ``Positive``
+        constraint).
     bias_variance : float, default=0.0
         :math:`\sigma_b^2`, learnable; ``0`` (no biases) is allowed and then stays at 0 under
         gradient-based fitting because the softplus is flat at ``-inf``.
@@ -51,7 +52,8 @@ class NNGPKernel(_WideNetKernel):
 
     Closed forms, with :math:`\cos\theta = k_{12} / \sqrt{k_{11} k_{22}}`:
     relu (arc-cosine kernel of degree 1, Cho & Saul 2009)
-    :math:`\mathbb{E}[\phi(u)\phi(v)] = \sqrt{k_{11} k_{22}}\,(\sin\theta + (\pi - \theta)\cos\theta) / (2\pi)`;
+    :math:`\mathbb{E}[\phi(u)\phi(v)] = \sqrt{k_{11} k_{22}}\,
+    (\sin\theta + (\pi - \theta)\cos\theta) / (2\pi)`;
     erf (Williams 1997)
     :math:`\frac{2}{\pi}\arcsin\big(2 k_{12} / \sqrt{(1 + 2 k_{11})(1 + 2 k_{22})}\big)`.
     Other activations use Gauss quadrature over the bivariate normal in polar coordinates:

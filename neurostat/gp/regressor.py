@@ -210,7 +210,9 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         self.device_ = _resolve_device(self.device)
-        limit = _max_exact_size(self.device_) if self.max_exact_size == "auto" else self.max_exact_size
+        limit = (
+            _max_exact_size(self.device_) if self.max_exact_size == "auto" else self.max_exact_size
+        )
         n = X.shape[0]
         self.solver_ = "cholesky" if n <= limit else "iterative"
         if self.solver_ == "iterative":
@@ -222,7 +224,9 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
                 stacklevel=2,
             )
         dtype = torch.float64 if self.solver_ == "cholesky" else torch.float32
-        self.y_mean_, self.y_std_ = (float(np.mean(y)), float(np.std(y))) if self.normalize_y else (0.0, 1.0)
+        self.y_mean_, self.y_std_ = (
+            (float(np.mean(y)), float(np.std(y))) if self.normalize_y else (0.0, 1.0)
+        )
         if not self.y_std_ > 0:
             self.y_std_ = 1.0
         like = dict(dtype=dtype, device=self.device_)
@@ -233,14 +237,17 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
         # log-parametrized variances (as scikit-learn's GPR): L-BFGS needs ~2x fewer steps than
         # with gpytorch's default softplus, which is linear, i.e. badly scaled, for large values
         kernel = kernel_cls(
-            depth=self.depth, activation=self.activation,
+            depth=self.depth,
+            activation=self.activation,
             weight_variance_constraint=Positive(transform=torch.exp, inv_transform=torch.log),
             bias_variance_constraint=Positive(transform=torch.exp, inv_transform=torch.log),
         ).to(**like)
         w0, b0, noise0 = self._initial_values(X, y)
         kernel.weight_variance, kernel.bias_variance = w0, b0
         noise_constraint = GreaterThan(1e-6, transform=torch.exp, inv_transform=torch.log)
-        likelihood = gpytorch.likelihoods.GaussianLikelihood(noise_constraint=noise_constraint).to(**like)
+        likelihood = gpytorch.likelihoods.GaussianLikelihood(noise_constraint=noise_constraint).to(
+            **like
+        )
         likelihood.noise = torch.as_tensor(noise0, **like)
         if self.bias_variance == 0:
             kernel.raw_bias_variance.requires_grad_(False)
@@ -303,7 +310,9 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
                 (-mll(model(train_x), train_y)).backward()
                 opt.step()
             return self.max_iter
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=self.max_iter, line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(
+            params, lr=1.0, max_iter=self.max_iter, line_search_fn="strong_wolfe"
+        )
         n = train_y.shape[0]
 
         def closure():
@@ -356,8 +365,12 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
         if self.solver_ == "cholesky":
             return self._predict_cholesky(x, return_std, return_cov)
         model.eval()
-        with self._settings(), torch.no_grad(), warnings.catch_warnings(), \
-                gpytorch.settings.skip_posterior_variances(not (return_std or return_cov)):
+        with (
+            self._settings(),
+            torch.no_grad(),
+            warnings.catch_warnings(),
+            gpytorch.settings.skip_posterior_variances(not (return_std or return_cov)),
+        ):
             # predicting at the training inputs is legitimate here
             warnings.simplefilter("ignore", GPInputWarning)
             post = model(x)

@@ -70,7 +70,9 @@ def sample_wide_networks(
     >>> tuple(f.shape)
     (1000, 2)
     """
-    X, gen, phi, _ = _setup(X, width, depth, activation, weight_variance, bias_variance, n_networks, random_state)
+    X, gen, phi, _ = _setup(
+        X, width, depth, activation, weight_variance, bias_variance, n_networks, random_state
+    )
     blocks = [
         _forward(X, width, depth, phi, None, weight_variance, bias_variance, size, gen)[0]
         for size in _block_sizes(X, width, depth, n_networks)
@@ -117,12 +119,23 @@ def empirical_kernel(
     """
     if kind not in ("nngp", "ntk"):
         raise ValueError(f"kind must be 'nngp' or 'ntk', got {kind!r}")
-    X, gen, phi, dphi = _setup(X, width, depth, activation, weight_variance, bias_variance, n_networks, random_state)
+    X, gen, phi, dphi = _setup(
+        X, width, depth, activation, weight_variance, bias_variance, n_networks, random_state
+    )
     total = torch.zeros(X.shape[0], X.shape[0], dtype=X.dtype, device=X.device)
     total_sq = torch.zeros_like(total)
     for size in _block_sizes(X, width, depth, n_networks):
-        f, ntk = _forward(X, width, depth, phi, dphi if kind == "ntk" else None,
-                          weight_variance, bias_variance, size, gen)
+        f, ntk = _forward(
+            X,
+            width,
+            depth,
+            phi,
+            dphi if kind == "ntk" else None,
+            weight_variance,
+            bias_variance,
+            size,
+            gen,
+        )
         values = ntk if kind == "ntk" else f.unsqueeze(-1) * f.unsqueeze(-2)
         total += values.sum(0)
         total_sq += (values * values).sum(0)
@@ -130,7 +143,11 @@ def empirical_kernel(
 
 
 def _setup(X, width, depth, activation, weight_variance, bias_variance, n_networks, random_state):
-    for name, value, low in (("width", width, 1), ("depth", depth, 0), ("n_networks", n_networks, 1)):
+    for name, value, low in (
+        ("width", width, 1),
+        ("depth", depth, 0),
+        ("n_networks", n_networks, 1),
+    ):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     for name, value in (("weight_variance", weight_variance), ("bias_variance", bias_variance)):
@@ -139,7 +156,9 @@ def _setup(X, width, depth, activation, weight_variance, bias_variance, n_networ
     if not (torch.is_tensor(X) and X.is_floating_point()):
         X = torch.as_tensor(np.asarray(X, dtype=np.float64))
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"X must be a non-empty 2-d array (n_points, n_features), got shape {tuple(X.shape)}")
+        raise ValueError(
+            f"X must be a non-empty 2-d array (n_points, n_features), got shape {tuple(X.shape)}"
+        )
     if not torch.isfinite(X).all():
         raise ValueError("X contains NaN or infinity.")
     _, phi, dphi = resolve_activation(activation)
@@ -149,7 +168,9 @@ def _setup(X, width, depth, activation, weight_variance, bias_variance, n_networ
 
 
 def _block_sizes(X, width, depth, n_networks):
-    per_network = X.shape[0] * (width + X.shape[0]) + (width * width if depth > 1 else 0) + X.shape[1] * width
+    per_network = (
+        X.shape[0] * (width + X.shape[0]) + (width * width if depth > 1 else 0) + X.shape[1] * width
+    )
     step = max(1, _BLOCK_ELEMENTS // per_network)
     return [min(step, n_networks - start) for start in range(0, n_networks, step)]
 
@@ -177,6 +198,8 @@ def _forward(X, width, depth, phi, dphi, w, b, n_nets, gen):
         back = (sw / math.sqrt(fans[layer + 1])) * W_next.transpose(-1, -2)
         delta = dphi(pre[layer]) * (back if delta is None else delta @ back)
         h_in = X.expand(n_nets, *X.shape) if layer == 0 else phi(pre[layer - 1])
-        ntk = ntk + (delta @ delta.transpose(-1, -2)) * (w * (h_in @ h_in.transpose(-1, -2)) / fans[layer] + b)
+        ntk = ntk + (delta @ delta.transpose(-1, -2)) * (
+            w * (h_in @ h_in.transpose(-1, -2)) / fans[layer] + b
+        )
         W_next = weights[layer]
     return f, ntk

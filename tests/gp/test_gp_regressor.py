@@ -32,16 +32,30 @@ def plain_gp(X, y, Xs, depth, activation, kind, w, b, noise):
     L = np.linalg.cholesky(K)
     alpha = np.linalg.solve(L.T, np.linalg.solve(L, z))
     V = np.linalg.solve(L, Ks.T)
-    lml = -0.5 * z @ alpha - np.log(np.diag(L)).sum() - len(X) / 2 * np.log(2 * np.pi) - len(X) * np.log(s)
+    lml = (
+        -0.5 * z @ alpha
+        - np.log(np.diag(L)).sum()
+        - len(X) / 2 * np.log(2 * np.pi)
+        - len(X) * np.log(s)
+    )
     return m + s * Ks @ alpha, s**2 * (Kss - V.T @ V), lml
 
 
-@pytest.mark.parametrize("kind, activation, depth", [("nngp", "relu", 1), ("nngp", "erf", 3), ("ntk", "relu", 2)])
+@pytest.mark.parametrize(
+    "kind, activation, depth", [("nngp", "relu", 1), ("nngp", "erf", 3), ("ntk", "relu", 2)]
+)
 def test_fixed_hyperparameters_match_plain_float64_gp(kind, activation, depth):
     X, y = _data()
     Xs = _data(n=15, seed=1)[0]
-    gp = NNGPRegressor(depth=depth, activation=activation, kernel=kind, weight_variance=1.7,
-                       bias_variance=0.2, noise=0.05, optimize=False).fit(X, y)
+    gp = NNGPRegressor(
+        depth=depth,
+        activation=activation,
+        kernel=kind,
+        weight_variance=1.7,
+        bias_variance=0.2,
+        noise=0.05,
+        optimize=False,
+    ).fit(X, y)
     mean, cov = plain_gp(X, y, Xs, depth, activation, kind, 1.7, 0.2, 0.05)[:2]
     got_mean, got_std = gp.predict(Xs, return_std=True)
     _, got_cov = gp.predict(Xs, return_cov=True)
@@ -109,8 +123,12 @@ def test_iterative_solver_beyond_max_exact_size_warns():
         gp = NNGPRegressor(max_exact_size=100, max_iter=20, random_state=0).fit(X, y)
     assert gp.solver_ == "iterative"
     assert gp.model_.train_inputs[0].dtype == torch.float32
-    exact = NNGPRegressor(optimize=False, weight_variance=gp.weight_variance_, bias_variance=gp.bias_variance_,
-                          noise=gp.noise_).fit(X, y)
+    exact = NNGPRegressor(
+        optimize=False,
+        weight_variance=gp.weight_variance_,
+        bias_variance=gp.bias_variance_,
+        noise=gp.noise_,
+    ).fit(X, y)
     # CG in float32 with gpytorch's tolerances: the mean agrees to a few percent of sd(y)
     assert np.abs(gp.predict(X[:20]) - exact.predict(X[:20])).max() < 0.05 * y.std()
 
@@ -159,7 +177,9 @@ def test_bad_inputs_raise_clear_errors():
         gp.predict(np.full((2, 3), np.inf))
 
 
-@parametrize_with_checks([NNGPRegressor(max_iter=15), NNGPRegressor(kernel="ntk", depth=2, max_iter=15)])
+@parametrize_with_checks(
+    [NNGPRegressor(max_iter=15), NNGPRegressor(kernel="ntk", depth=2, max_iter=15)]
+)
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -182,7 +202,10 @@ def test_training_objective_matches_gpytorch_exact_mll():
     lik.noise = 0.05
     model = _ExactGP(x, t, lik, k).double()
     model.train()
-    with gpytorch.settings.max_cholesky_size(10**6), gpytorch.settings.fast_computations(False, False, False):
+    with (
+        gpytorch.settings.max_cholesky_size(10**6),
+        gpytorch.settings.fast_computations(False, False, False),
+    ):
         ref = -gpytorch.mlls.ExactMarginalLogLikelihood(lik, model)(model(x), t) * len(t)
     ref_grads = torch.autograd.grad(ref, list(model.parameters()))
     ours = cholesky_nll(k(x).to_dense() + lik.noise * torch.eye(len(t), dtype=torch.float64), t)
@@ -205,6 +228,7 @@ def test_large_fit_starts_from_a_subsample_fit(monkeypatch):
     warm = NNGPRegressor(max_iter=200, random_state=0).fit(X, y)
     again = NNGPRegressor(max_iter=200, random_state=0).fit(X, y)
     assert warm.log_marginal_likelihood_ >= cold.log_marginal_likelihood_ - 1e-6 * abs(
-        cold.log_marginal_likelihood_)
+        cold.log_marginal_likelihood_
+    )
     assert warm.n_iter_ < cold.n_iter_
     assert again.log_marginal_likelihood_ == warm.log_marginal_likelihood_  # seeded subsample
