@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.utils import check_random_state
 
-from neurostat.gp import NNGPKernel, NTKKernel, empirical_kernel, sample_wide_networks
+from neurostat.gp import NNGPKernel, NTKKernel, empirical_kernel, sample_wide_networks, wide
 
 X5 = np.array([[0.3, -1.0], [1.2, 0.4], [-0.7, 0.9], [0.0, 0.2], [2.0, -0.5]])
 
@@ -85,21 +85,19 @@ def test_empirical_ntk_matches_autograd_jacobian():
     ntk, _ = empirical_kernel(
         X, width, depth, "tanh", w, b, n_networks=1, kind="ntk", random_state=seed
     )
-    # the same draws, in the sampler's order, with all W, b ~ N(0, 1) as parameters
-    gen = torch.Generator().manual_seed(
-        int(check_random_state(seed).randint(np.iinfo(np.int32).max))
-    )
+    # the same draws by the documented layout: network 0 is row 0 of randn(G, P) from a
+    # generator seeded by SeedSequence([seed, 0]); W1, b1, W2, b2, v, b_out in turn, N(0, 1)
+    base = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
+    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([base, 0]).generate_state(1)[0]))
     fans = [2] + [width] * depth
-    params = []
-    for fan in fans[:-1]:
-        params += [
-            torch.randn(1, fan, width, dtype=torch.float64, generator=gen)[0],
-            torch.randn(1, 1, width, dtype=torch.float64, generator=gen)[0],
-        ]
-    params += [
-        torch.randn(1, width, 1, dtype=torch.float64, generator=gen)[0],
-        torch.randn(1, 1, 1, dtype=torch.float64, generator=gen)[0],
-    ]
+    shapes = [s for fan in fans[:-1] for s in ((fan, width), (1, width))] + [(width, 1), (1, 1)]
+    n_par = sum(math.prod(s) for s in shapes)
+    row = torch.randn(wide._group_size(2, width, depth), n_par, dtype=torch.float64, generator=gen)
+    params, offset = [], 0
+    for shape in shapes:
+        params.append(row[0, offset : offset + math.prod(shape)].reshape(shape))
+        offset += math.prod(shape)
+    assert offset == n_par
 
     def net(*ps):
         h = X
@@ -125,9 +123,24 @@ def test_sampler_shapes_seeds_and_global_rng():
         torch.tensor(X5, dtype=torch.float32), 10, n_networks=3, random_state=0
     )
     assert f32.dtype == torch.float32
-    # block-wise sampling (many networks) gives the same first networks as one block
+
+
+def test_sampler_networks_do_not_depend_on_n_networks_or_blocks():
+    """Network i of a seed is the same in a run of 10 networks (one block) and of 2,000 (many
+    blocks): the first networks, and those of a later block, are equal to the last bit."""
+    blocks = wide._blocks(torch.from_numpy(X5), 3000, 1, 2000)
+    assert len(blocks) > 2 and blocks[0] != (0, 2000)  # the large run is blocked
     many = sample_wide_networks(X5, 3000, depth=1, n_networks=2000, random_state=0)
     assert many.shape == (2000, 5) and torch.isfinite(many).all()
+    few = sample_wide_networks(X5, 3000, depth=1, n_networks=10, random_state=0)
+    assert torch.equal(many[:10], few)
+    start = blocks[1][0] + 3  # inside the second block, not at a group boundary
+    mid = sample_wide_networks(X5, 3000, depth=1, n_networks=start + 5, random_state=0)
+    assert torch.equal(many[start : start + 5], mid[start:])
+    # the Monte-Carlo kernels are averages over the same networks
+    k10, _ = empirical_kernel(X5, 40, 2, "tanh", 1.3, 0.2, n_networks=10, random_state=3)
+    f = sample_wide_networks(X5, 40, 2, "tanh", 1.3, 0.2, n_networks=10, random_state=3)
+    torch.testing.assert_close(k10, f.T @ f / 10, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize(
