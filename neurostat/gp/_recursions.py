@@ -35,11 +35,11 @@ _SQRT_PI = math.sqrt(math.pi)
 # Relative errors against erf's closed forms (value E[phi phi] / derivative E[phi' phi'], over
 # correlations in [-0.999, 0.999], variance ratios 1 and 0.1), measured:
 #   20 x 20 (variance <= 4):    value 5e-9,  derivative 4e-7  (at variance 4)
-#   40 x 40 (variance <= 25):   value 3e-10, derivative 3e-8  (at 20)
-#   64 x 48 (variance > 25):    value 3e-10, derivative 9e-8  (at 100); 5e-7 / 1e-4 at 1000
+#   32 x 32 (variance <= 25):   value 1e-8,  derivative 9e-7  (at 20)
+#   40 x 40 (variance > 25):    value 1.5e-7, derivative 2.3e-5 (at 100); 7e-6 / 2e-3 at 1000
 # (tests/gp/test_gp_kernels.py::test_quadrature_at_large_variances_matches_erf_closed_forms).
 N_RADIAL, N_ANGULAR = 20, 20
-_RULES = ((4.0, (20, 20)), (25.0, (40, 40)), (math.inf, (64, 48)))
+_RULES = ((4.0, (20, 20)), (25.0, (32, 32)), (math.inf, (40, 40)))
 
 
 def _rule_for(*variances):

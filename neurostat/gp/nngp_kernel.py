@@ -59,11 +59,11 @@ class NNGPKernel(_WideNetKernel):
     Other activations use Gauss quadrature over the bivariate normal in polar coordinates:
     Gauss-Legendre in the angle, split at the four rays where :math:`u = 0` or :math:`v = 0`,
     and the Gauss rule of the Rayleigh weight :math:`r e^{-r^2/2}` in the radius: 1,600 nodes
-    while the layer's variances are at most 4, 6,400 up to 25, 12,288 above (the integrand
+    while the layer's variances are at most 4, 4,096 up to 25, 6,400 above (the integrand
     narrows as the variance grows). Unlike a tensor Gauss-Hermite rule, whose error for relu is
     :math:`O(1/m)` (1e-3 at 100 x 100 nodes), this is exact for relu-type kinks at 0; against
-    erf's closed forms its relative error is below 1e-8 for :math:`E[\phi\phi]` and 1e-6 for
-    :math:`E[\phi'\phi']` up to variance 100 (5e-7 and 1e-4 at 1,000). The correlation
+    erf's closed forms its relative error is below 2e-7 for :math:`E[\phi\phi]` and 3e-5 for
+    :math:`E[\phi'\phi']` up to variance 100 (7e-6 and 2e-3 at 1,000). The correlation
     is clamped to :math:`\pm(1 - 100\epsilon)` so that gradients stay finite on the diagonal.
 
     The raw hyperparameters are created in torch's default dtype; for float64 work set the

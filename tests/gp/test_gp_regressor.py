@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from test_gp_kernels import numpy_kernels
 
-from neurostat.gp import NNGPRegressor, _recursions
+from neurostat.gp import NNGPKernel, NNGPRegressor
 
 
 def _data(n=40, p=3, seed=0):
@@ -66,19 +66,38 @@ def test_fixed_hyperparameters_match_plain_float64_gp(kind, activation, depth):
     np.testing.assert_allclose(got_std, np.sqrt(np.diag(cov)), rtol=1e-7, atol=1e-9)
 
 
-@pytest.mark.parametrize("kind", ["nngp", "ntk"])
-def test_fit_with_blocked_kernel_matches_plain_kernel(kind, monkeypatch):
-    # large n fits compute the training matrix in row blocks; force it at n = 60
+@pytest.mark.parametrize("kind, mode", [("ntk", "forward"), ("nngp", "reverse")])
+def test_fit_in_row_blocks_matches_one_block(kind, mode, monkeypatch):
+    """The training kernel is filled and differentiated (by hand in forward mode, or by
+    autograd block by block, the path of the quadrature activations) by row blocks of the upper
+    triangle; 9-row blocks at n = 60 give the fit of one block."""
+    from neurostat.gp import _exact
+
     X, y = _data(n=60)
+    if mode == "reverse":  # relu by the generic path: autograd through its closed form
+        monkeypatch.setattr(_exact, "_CLOSED", ())
+    assert (_exact.TrainKernel(torch.from_numpy(X), 2, "relu", False).closed is None) == (
+        mode == "reverse")
+    x, t = torch.from_numpy(X), torch.from_numpy((y - y.mean()) / y.std())
+    names, theta = ["weight_variance", "bias_variance", "noise"], np.log([1.7, 0.4, 0.08])
+
+    def objective():
+        obj = _exact._Objective(_exact.TrainKernel(x, 2, "relu", kind == "ntk"), t, names, {})
+        return obj.value(theta), obj.gradient(), len(obj.kernel.blocks)
+
     args = dict(depth=2, kernel=kind, max_iter=30, random_state=0)
-    plain = NNGPRegressor(**args).fit(X, y)
-    monkeypatch.setattr(_recursions, "BLOCK_MIN_BYTES", 8 * 50 * 50)
-    monkeypatch.setattr(_recursions, "BLOCK_BYTES", 8 * 60 * 9)  # 9 rows a block
-    blocked = NNGPRegressor(**args).fit(X, y)
-    assert blocked.n_iter_ == plain.n_iter_
-    for name in ("weight_variance_", "bias_variance_", "noise_", "log_marginal_likelihood_"):
-        assert getattr(blocked, name) == pytest.approx(getattr(plain, name), rel=1e-9)
-    np.testing.assert_allclose(blocked.predict(X[:5]), plain.predict(X[:5]), rtol=1e-9)
+    plain, (f1, g1, b1) = NNGPRegressor(**args).fit(X, y), objective()
+    monkeypatch.setattr(_exact, "_BLOCK_BYTES", 8 * 60 * 9)
+    blocked, (f2, g2, b2) = NNGPRegressor(**args).fit(X, y), objective()
+    assert (b1, b2) == (1, 7)
+    assert f2 == pytest.approx(f1, rel=1e-13)
+    np.testing.assert_allclose(g2, g1, rtol=1e-11, atol=1e-14)
+    # the fits stop at a gradient of 1e-6 per observation: they agree to about that
+    assert blocked.log_marginal_likelihood_ == pytest.approx(plain.log_marginal_likelihood_,
+                                                             rel=1e-10)
+    for name in ("weight_variance_", "bias_variance_", "noise_"):
+        assert getattr(blocked, name) == pytest.approx(getattr(plain, name), rel=1e-5)
+    np.testing.assert_allclose(blocked.predict(X[:5]), plain.predict(X[:5]), rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["nngp", "ntk"])
@@ -117,20 +136,26 @@ def test_return_std_and_cov_are_consistent():
         gp.predict(X, return_std=True, return_cov=True)
 
 
-def test_iterative_solver_beyond_max_exact_size_warns():
-    X, y = _data(n=120)
-    with pytest.warns(UserWarning, match="iterative solvers"):
-        gp = NNGPRegressor(max_exact_size=100, max_iter=20, random_state=0).fit(X, y)
-    assert gp.solver_ == "iterative"
-    assert gp.model_.train_inputs[0].dtype == torch.float32
-    exact = NNGPRegressor(
-        optimize=False,
-        weight_variance=gp.weight_variance_,
-        bias_variance=gp.bias_variance_,
-        noise=gp.noise_,
-    ).fit(X, y)
-    # CG in float32 with gpytorch's tolerances: the mean agrees to a few percent of sd(y)
-    assert np.abs(gp.predict(X[:20]) - exact.predict(X[:20])).max() < 0.05 * y.std()
+def test_iterative_solver_matches_exact_posterior():
+    """Beyond max_exact_size: hyperparameters from an exact fit of max_exact_size random rows,
+    the posterior by preconditioned CG (relative residual < cg_tol), against the exact
+    float64 posterior at the same hyperparameters."""
+    X, y = _data(n=300)
+    Xs = _data(n=40, seed=3)[0]
+    gp = NNGPRegressor(depth=2, max_exact_size=200, preconditioner_rank=20, random_state=0)
+    gp.fit(X, y)
+    assert gp.solver_ == "iterative" and gp.L_ is None and gp.fit_rows_ == 200
+    assert gp.cg_residual_ < gp.cg_tol
+    exact = NNGPRegressor(depth=2, optimize=False, weight_variance=gp.weight_variance_,
+                          bias_variance=gp.bias_variance_, noise=gp.noise_).fit(X, y)
+    mean, std = gp.predict(Xs, return_std=True)
+    ref_mean, ref_std = exact.predict(Xs, return_std=True)
+    # residuals below 1e-8 relative; the variance k** - k*' A^-1 k* cancels ~100-fold: seen
+    # 1e-9 relative for the means and 1.1e-6 for the standard deviations
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-7, atol=1e-7 * y.std())
+    np.testing.assert_allclose(std, ref_std, rtol=1e-5, atol=1e-9)
+    _, cov = gp.predict(Xs[:5], return_cov=True)
+    np.testing.assert_allclose(cov, exact.predict(Xs[:5], return_cov=True)[1], atol=1e-7)
 
 
 def test_random_state_reproducible_and_global_rng_untouched():
@@ -186,49 +211,96 @@ def test_sklearn_compatible(estimator, check):
         check(estimator)
 
 
-def test_training_objective_matches_gpytorch_exact_mll():
-    """The one-Cholesky objective and gradient equal gpytorch's ExactMarginalLogLikelihood."""
+@pytest.mark.parametrize("kind, activation", [("nngp", "relu"), ("ntk", "erf"), ("nngp", "tanh")])
+def test_training_objective_matches_gpytorch_exact_mll(kind, activation):
+    """The fit's objective (blocked upper-triangle kernel, LAPACK) and its gradient in the log
+    variances (forward mode for closed forms, reverse mode for quadrature) equal gpytorch's
+    ExactMarginalLogLikelihood and its autograd gradient."""
     import gpytorch
 
     from neurostat.gp import NTKKernel
-    from neurostat.gp._mll import cholesky_nll
+    from neurostat.gp._exact import TrainKernel, _Objective
     from neurostat.gp.regressor import _ExactGP
 
     X, y = _data(n=30)
     x, t = torch.from_numpy(X), torch.from_numpy((y - y.mean()) / y.std())
-    k = NTKKernel(depth=2).double()
-    k.bias_variance = 0.3
-    lik = gpytorch.likelihoods.GaussianLikelihood().double()
+    cls = NTKKernel if kind == "ntk" else NNGPKernel
+    log_constraint = dict(transform=torch.exp, inv_transform=torch.log)
+    k = cls(depth=2, activation=activation,
+            weight_variance_constraint=gpytorch.constraints.Positive(**log_constraint),
+            bias_variance_constraint=gpytorch.constraints.Positive(**log_constraint)).double()
+    k.weight_variance, k.bias_variance = 1.4, 0.3
+    lik = gpytorch.likelihoods.GaussianLikelihood(
+        noise_constraint=gpytorch.constraints.GreaterThan(1e-6, **log_constraint)).double()
     lik.noise = 0.05
     model = _ExactGP(x, t, lik, k).double()
     model.train()
-    with (
-        gpytorch.settings.max_cholesky_size(10**6),
-        gpytorch.settings.fast_computations(False, False, False),
+    with gpytorch.settings.max_cholesky_size(10**6), gpytorch.settings.fast_computations(
+        False, False, False
     ):
-        ref = -gpytorch.mlls.ExactMarginalLogLikelihood(lik, model)(model(x), t) * len(t)
-    ref_grads = torch.autograd.grad(ref, list(model.parameters()))
-    ours = cholesky_nll(k(x).to_dense() + lik.noise * torch.eye(len(t), dtype=torch.float64), t)
-    grads = torch.autograd.grad(ours, list(model.parameters()))
-    assert ours.item() == pytest.approx(ref.item(), rel=1e-10)
-    for g, r in zip(grads, ref_grads):
-        torch.testing.assert_close(g, r, rtol=1e-8, atol=1e-10)
+        ref = -gpytorch.mlls.ExactMarginalLogLikelihood(lik, model)(model(x), t)  # mean NLL
+    params = [k.raw_weight_variance, k.raw_bias_variance, lik.noise_covar.raw_noise]
+    ref_grad = [g.item() for g in torch.autograd.grad(ref, params)]
+    names = ["weight_variance", "bias_variance", "noise"]
+    obj = _Objective(TrainKernel(x, 2, activation, kind == "ntk"), t, names, {})
+    # gpytorch's noise is lower + exp(raw) with a float32 lower bound: 0.05 + 7e-10 here
+    noise, lower = lik.noise.item(), lik.noise_covar.raw_noise_constraint.lower_bound.item()
+    theta = np.log([k.weight_variance.item(), k.bias_variance.item(), noise])
+    f = obj.value(theta)
+    g = obj.gradient()
+    # tanh: quadrature rules picked per block here, per matrix there (both ~1e-9 accurate)
+    assert f == pytest.approx(ref.item(), rel=1e-12 if activation != "tanh" else 1e-8)
+    # d / d raw_noise = (noise - lower) / noise * d / d log noise
+    scale = np.array([1.0, 1.0, (noise - lower) / noise])
+    np.testing.assert_allclose(g * scale, ref_grad, rtol=1e-8, atol=1e-12)
 
 
-def test_large_fit_starts_from_a_subsample_fit(monkeypatch):
-    # exact fits of n >= _WARM_START_MIN_ROWS start from the hyperparameters fitted to a random
-    # subsample: fewer O(n^3) evaluations, the same maximum of the marginal likelihood
-    import neurostat.gp.regressor as regressor
+def test_staged_fit_reaches_the_single_stage_optimum():
+    """Nested subsamples (60 -> 120 -> 240 rows here, 300 -> ... -> n by default) warm-start
+    the fit: the same maximum of the full marginal likelihood, fewer full-size evaluations."""
+    from neurostat.gp._exact import fit_hyperparameters
 
     X, y = _data(n=240)
-    monkeypatch.setattr(regressor, "_WARM_START_MIN_ROWS", 10**9)
-    cold = NNGPRegressor(max_iter=200, random_state=0).fit(X, y)
-    monkeypatch.setattr(regressor, "_WARM_START_MIN_ROWS", 200)
-    monkeypatch.setattr(regressor, "_WARM_ROWS", 60)
-    warm = NNGPRegressor(max_iter=200, random_state=0).fit(X, y)
-    again = NNGPRegressor(max_iter=200, random_state=0).fit(X, y)
-    assert warm.log_marginal_likelihood_ >= cold.log_marginal_likelihood_ - 1e-6 * abs(
-        cold.log_marginal_likelihood_
-    )
-    assert warm.n_iter_ < cold.n_iter_
-    assert again.log_marginal_likelihood_ == warm.log_marginal_likelihood_  # seeded subsample
+    x, t = torch.from_numpy(X), torch.from_numpy((y - y.mean()) / y.std())
+    start = {"weight_variance": 1.0, "bias_variance": 0.1, "noise": 0.1}
+    free = ["weight_variance", "bias_variance", "noise"]
+    one, info1 = fit_hyperparameters(x, t, 2, "relu", False, start, free, first=10**9)
+    staged, info2 = fit_hyperparameters(x, t, 2, "relu", False, start, free, first=60, ratio=2,
+                                        rng=np.random.default_rng(0))
+    assert info1["stages"] == [240] and info2["stages"] == [60, 120, 240]
+    for name in free:
+        assert staged[name] == pytest.approx(one[name], rel=1e-4)
+    f1, f2 = info1["objective"].last[3], info2["objective"].last[3]
+    assert f2 == pytest.approx(f1, rel=1e-10)
+    assert np.abs(info2["grad"]).max() < 1e-6 and np.abs(info1["grad"]).max() < 1e-6
+    assert info2["n_evals_last_stage"] < info1["n_evals_last_stage"]
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf", "identity"])
+@pytest.mark.parametrize("ntk", [False, True])
+def test_forward_mode_kernel_derivatives_match_autograd(activation, ntk, monkeypatch):
+    """The training kernel's blocks and their derivatives in log w and log b, written by hand
+    (forward mode), against autograd through the tested recursion of layer_kernels; with a
+    duplicated row (correlation 1 off the diagonal) and blocks of 6 rows."""
+    from neurostat.gp import _exact
+    from neurostat.gp._recursions import layer_kernels
+
+    monkeypatch.setattr(_exact, "_BLOCK_BYTES", 8 * 19 * 6)
+    x = torch.from_numpy(_data(n=19)[0])
+    x[5] = x[9]
+    tk = _exact.TrainKernel(x, 3, activation, ntk)
+    assert len(tk.blocks) > 1
+    buf, dw, db = (torch.zeros(19, 19, dtype=torch.float64) for _ in range(3))
+    tk.fill(1.3, 0.2, 0.0, buf, dw, db)
+    up = torch.triu(torch.ones(19, 19, dtype=torch.bool))
+
+    def kern(lw, lb):
+        out = layer_kernels(x, x, 3, activation, lw.exp(), lb.exp(), ntk=ntk)
+        return out[1] if ntk else out[0]
+
+    lw = torch.tensor([[np.log(1.3)]], dtype=torch.float64)
+    lb = torch.tensor([[np.log(0.2)]], dtype=torch.float64)
+    jw, jb = torch.autograd.functional.jacobian(kern, (lw, lb))
+    torch.testing.assert_close(buf[up], kern(lw, lb)[up], rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(dw[up], jw.squeeze()[up], rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(db[up], jb.squeeze()[up], rtol=1e-12, atol=1e-13)
