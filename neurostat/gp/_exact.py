@@ -33,10 +33,13 @@ import torch
 
 from ._recursions import gaussian_expectations, resolve_activation
 
-__all__ = ["TrainKernel", "fit_hyperparameters", "factorize", "cholesky_solve", "half_solve"]
+__all__ = [
+    "TrainKernel", "cross_kernel", "fit_hyperparameters", "factorize", "cholesky_solve",
+    "half_solve",
+]
 
 _CLOSED = ("relu", "erf", "identity")
-_BLOCK_BYTES = 2**21  # per block temporary: about 2 MiB
+_BLOCK_BYTES = 2**19  # per block temporary: 512 KiB (in cache; 2-3x faster than 2 MiB here)
 _TWO_PI = 2 * math.pi
 
 
@@ -113,7 +116,7 @@ class TrainKernel:
         n, d = x.shape
         self.n = n
         self.gram_diag = (x * x).sum(1) / d
-        rows = max(8, _BLOCK_BYTES // (8 * max(n, 1)))
+        rows = max(16, _BLOCK_BYTES // (8 * max(n, 1)))
         self.blocks = [(s, min(s + rows, n)) for s in range(0, n, rows)]
 
     def gram(self, s, e):
@@ -167,6 +170,11 @@ class TrainKernel:
             raise ValueError("forward-mode derivatives need a closed-form activation")
         with torch.no_grad():
             diags = self.diagonals(w, b, derivatives)
+            if derivatives and self.closed == "relu" and not self.ntk:
+                self._relu_vectors = [
+                    (d.sqrt(), d.rsqrt(), dw_ / (4 * math.pi * d), db_ / (4 * math.pi * d))
+                    for d, dw_, db_ in diags[:-1]
+                ]
             for s, e in self.blocks:
                 if derivatives:
                     k, kw, kb = self._block_forward_mode(s, e, w, b, diags)
@@ -191,6 +199,12 @@ class TrainKernel:
             dk, dkw, dkb = diags[layer]
             for m, v in ((k, dk), (kw, dkw), (kb, dkb)):
                 m[diag, diag] = v[s:e]
+            if self.closed == "relu" and not self.ntk:
+                vec = self._relu_vectors[layer]
+                k, kw, kb = _relu_layer(
+                    k, kw, kb, [v[s:e, None] for v in vec], [v[None, s:] for v in vec], w, b
+                )
+                continue
             c11, c11w, c11b = dk[s:e, None], dkw[s:e, None], dkb[s:e, None]
             c22, c22w, c22b = dk[None, s:], dkw[None, s:], dkb[None, s:]
             (ev, e11, e22, e12), dpart = _partials(self.closed, c11, c22, k, self.ntk)
@@ -286,6 +300,65 @@ class TrainKernel:
         if self.ntk:
             out.append((t,))
         return out
+
+
+def cross_kernel(x1, x2, depth, activation, ntk, w, b):
+    """The output kernel between the rows of ``x1`` and ``x2`` (no grad), by row blocks of
+    about ``_BLOCK_BYTES`` (kept in cache: ~2x faster than whole-matrix element-wise ops)."""
+    n1, n2 = x1.shape[0], x2.shape[0]
+    d = x1.shape[1]
+    out = torch.empty(n1, n2, dtype=x1.dtype, device=x1.device)
+    rows = max(16, _BLOCK_BYTES // (8 * max(n2, 1)))
+    with torch.no_grad():
+        diag1 = _diagonal_values(x1, depth, activation, w, b)
+        diag2 = _diagonal_values(x2, depth, activation, w, b)
+        for s in range(0, n1, rows):
+            e = min(s + rows, n1)
+            k = b + w * (x1[s:e] @ x2.T / d)
+            t = k if ntk else None
+            for layer in range(depth):
+                ev, dev = gaussian_expectations(
+                    activation, diag1[layer][s:e, None], diag2[layer][None, :], k,
+                    derivative=ntk,
+                )
+                knew = ev.mul_(w).add_(b)
+                if ntk:
+                    t = knew + w * dev * t
+                k = knew
+            out[s:e] = t if ntk else k
+    return out
+
+
+def _diagonal_values(x, depth, activation, w, b):
+    k = b + w * (x * x).sum(1) / x.shape[1]
+    out = [k]
+    for _ in range(depth):
+        k = b + w * gaussian_expectations(activation, k, k, k)[0]
+        out.append(k)
+    return out
+
+
+def _relu_layer(k, kw, kb, r, c, w, b):
+    """One relu NNGP layer and its log-derivatives, fused and mostly in place.
+
+    ``r`` and ``c`` hold, for the block's rows (columns) and columns (rows), ``sqrt(d)``,
+    ``1 / sqrt(d)``, ``d_w / (4 pi d)`` and ``d_b / (4 pi d)`` of the diagonal ``d`` and its
+    log-derivatives. With ``s = sqrt(k11 k22 - k12^2)`` and ``e12 = (pi - theta) / (2 pi)``:
+    ``E = s / (2 pi) + e12 k12`` and ``dE = s (u_i + u_j) + e12 dk12`` (the partials of
+    :func:`_partials` regrouped). ``k``, ``kw``, ``kb`` are consumed.
+    """
+    rho = k * r[1]
+    rho.mul_(c[1]).clamp_(-1.0, 1.0)
+    s = torch.addcmul(torch.ones_like(rho), rho, rho, value=-1.0).clamp_min_(0.0).sqrt_()
+    s.mul_(r[0]).mul_(c[0])
+    e12 = rho.arccos_().mul_(-1.0 / _TWO_PI).add_(0.5)
+    ev = torch.addcmul(s / _TWO_PI, e12, k)
+    dew = torch.addcmul(s * (r[2] + c[2]), e12, kw)
+    deb = torch.addcmul(s.mul_(r[3] + c[3]), e12, kb)
+    kw_new = dew.add_(ev).mul_(w)
+    kb_new = deb.mul_(w).add_(b)
+    k_new = ev.mul_(w).add_(b)
+    return k_new, kw_new, kb_new
 
 
 def _set_diagonal(m, idx, values):

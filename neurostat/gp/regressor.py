@@ -12,7 +12,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._compat import Interval, StrOptions, _fit_context
-from ._exact import TrainKernel, cholesky_solve, factorize, fit_hyperparameters, half_solve
+from ._exact import (
+    TrainKernel,
+    cholesky_solve,
+    cross_kernel,
+    factorize,
+    fit_hyperparameters,
+    half_solve,
+)
 from ._iterative import KernelOperator, _Woodbury, kernel_fn, pivoted_cholesky, solve
 from ._recursions import ACTIVATIONS
 from .nngp_kernel import NNGPKernel
@@ -351,6 +358,7 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
         x = torch.tensor(X, dtype=torch.float64, device=self.device_)
         kfn = kernel_fn(self.kernel_)
         train_x = self.model_.train_inputs[0]
+        w, b, ntk = self.weight_variance_, self.bias_variance_, self.kernel == "ntk"
         s, m = self.y_std_, self.y_mean_
         means, variances = [], []
         # test points in chunks: k_star is chunk x n, and so is the solve for the variances
@@ -359,7 +367,7 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
             chunk = x.shape[0]
         for start in range(0, x.shape[0], chunk):
             xc = x[start : start + chunk]
-            k_star = kfn(xc, train_x)
+            k_star = cross_kernel(xc, train_x, self.depth, self.activation, ntk, w, b)
             means.append((k_star @ self.alpha_).cpu().numpy() * s + m)
             if not (return_std or return_cov):
                 continue

@@ -70,7 +70,7 @@ def test_fixed_hyperparameters_match_plain_float64_gp(kind, activation, depth):
 def test_fit_in_row_blocks_matches_one_block(kind, mode, monkeypatch):
     """The training kernel is filled and differentiated (by hand in forward mode, or by
     autograd block by block, the path of the quadrature activations) by row blocks of the upper
-    triangle; 9-row blocks at n = 60 give the fit of one block."""
+    triangle; 16-row blocks at n = 60 give the fit of one block."""
     from neurostat.gp import _exact
 
     X, y = _data(n=60)
@@ -87,9 +87,9 @@ def test_fit_in_row_blocks_matches_one_block(kind, mode, monkeypatch):
 
     args = dict(depth=2, kernel=kind, max_iter=30, random_state=0)
     plain, (f1, g1, b1) = NNGPRegressor(**args).fit(X, y), objective()
-    monkeypatch.setattr(_exact, "_BLOCK_BYTES", 8 * 60 * 9)
+    monkeypatch.setattr(_exact, "_BLOCK_BYTES", 8 * 60)
     blocked, (f2, g2, b2) = NNGPRegressor(**args).fit(X, y), objective()
-    assert (b1, b2) == (1, 7)
+    assert (b1, b2) == (1, 4)  # 16-row blocks (the smallest), the last one short
     assert f2 == pytest.approx(f1, rel=1e-13)
     np.testing.assert_allclose(g2, g1, rtol=1e-11, atol=1e-14)
     # the fits stop at a gradient of 1e-6 per observation: they agree to about that
@@ -281,11 +281,11 @@ def test_staged_fit_reaches_the_single_stage_optimum():
 def test_forward_mode_kernel_derivatives_match_autograd(activation, ntk, monkeypatch):
     """The training kernel's blocks and their derivatives in log w and log b, written by hand
     (forward mode), against autograd through the tested recursion of layer_kernels; with a
-    duplicated row (correlation 1 off the diagonal) and blocks of 6 rows."""
+    duplicated row (correlation 1 off the diagonal) and blocks of 16 rows."""
     from neurostat.gp import _exact
     from neurostat.gp._recursions import layer_kernels
 
-    monkeypatch.setattr(_exact, "_BLOCK_BYTES", 8 * 19 * 6)
+    monkeypatch.setattr(_exact, "_BLOCK_BYTES", 8)  # 16-row blocks: two
     x = torch.from_numpy(_data(n=19)[0])
     x[5] = x[9]
     tk = _exact.TrainKernel(x, 3, activation, ntk)
