@@ -7,10 +7,20 @@ net trained by gradient descent (Jacot et al. 2018). :func:`sample_wide_networks
 :func:`empirical_kernel` draw finite nets to show the limit.
 """
 
+from .conv_kernel import ConvNNGPKernel, ConvNTKKernel
 from .nngp_kernel import NNGPKernel
 from .ntk_kernel import NTKKernel
 
-__all__ = ["NNGPKernel", "NTKKernel", "NNGPRegressor", "empirical_kernel", "sample_wide_networks"]
+__all__ = [
+    "NNGPKernel",
+    "NTKKernel",
+    "ConvNNGPKernel",
+    "ConvNTKKernel",
+    "NNGPRegressor",
+    "NNGPClassifier",
+    "empirical_kernel",
+    "sample_wide_networks",
+]
 
 
 def __getattr__(name):
@@ -19,6 +29,10 @@ def __getattr__(name):
         from .regressor import NNGPRegressor
 
         return NNGPRegressor
+    if name == "NNGPClassifier":
+        from .classifier import NNGPClassifier
+
+        return NNGPClassifier
     if name in ("empirical_kernel", "sample_wide_networks"):
         from . import wide
 
