@@ -53,8 +53,8 @@ class NNGPClassifier(ClassifierMixin, BaseEstimator):
     scale : float, default=1.0
         Prior scale of the latent function (the start of its fit when ``optimize``).
     optimize : bool, default=True
-        Fit ``scale`` per binary problem by the Laplace marginal likelihood (log scale in
-        ``[-10, 10]``, bounded Brent).
+        Fit ``scale`` per binary problem by the Laplace marginal likelihood: the best of a
+        41-point grid of ``log scale`` over ``[-12, 12]``, refined by bounded Brent.
     max_iter : int, default=100
         Newton iterations for the posterior mode.
 
@@ -320,9 +320,18 @@ def _fit_binary(K, t, scale, optimize, max_iter):
 
     log_s = math.log(scale)
     if optimize:
-        res = minimize_scalar(neg, bounds=(-10.0, 10.0), method="bounded",
-                              options={"xatol": 1e-5})
-        log_s = float(res.x)
+        # the Laplace evidence in log scale can have a second, flat maximum at small scales
+        # (the latent function ~ 0): a grid of 41 points over [-12, 12] first, then bounded
+        # Brent within one step of the best
+        grid = np.linspace(-12.0, 12.0, 41)
+        values = []
+        for g in grid:
+            values.append(neg(g))
+        best = int(np.argmin(values))
+        lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+        state["f"] = np.zeros(len(t))
+        res = minimize_scalar(neg, bounds=(lo, hi), method="bounded", options={"xatol": 1e-5})
+        log_s = float(res.x) if res.fun <= values[best] else float(grid[best])
     s = math.exp(log_s)
     out = _laplace(s * K, t, np.zeros(len(t)), max_iter)
     out["scale"] = s
