@@ -17,9 +17,8 @@ b_std), act] * depth, readout, Dense(1, W_std, b_std))``'s NNGP and NTK kernels 
 ``--conv`` to write only this file).
 """
 
-import sys
-
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
