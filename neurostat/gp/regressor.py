@@ -148,8 +148,9 @@ class NNGPRegressor(RegressorMixin, BaseEstimator):
 
     and the hyperparameters maximize
     :math:`\log p(y) = -\tfrac12 \tilde y^\top (K + \sigma^2 I)^{-1} \tilde y
-    - \tfrac12 \log|K + \sigma^2 I| - \tfrac n2 \log 2\pi - n \log s`. ``predict(return_std=True)`` returns the standard
-    deviation of the latent function; add ``s**2 * noise_`` to its square for a new observation.
+    - \tfrac12 \log|K + \sigma^2 I| - \tfrac n2 \log 2\pi - n \log s`.
+    ``predict(return_std=True)`` returns the standard deviation of the latent function; add
+    ``s**2 * noise_`` to its square for a new observation.
 
     The fit's kernel matrix is filled by row blocks of its upper triangle, with its derivatives
     in the log variances in the same pass for the closed-form activations; each evaluation is
