@@ -224,14 +224,14 @@ def scale_one(path, n, threads, device, n_test=1000):
 
 
 def scale(args):
-    plan = [("exact", n) for n in args.scale_sizes]
-    plan += [("iterative", n) for n in args.scale_sizes if n >= 5000]
-    plan += [("sklearn", n) for n in args.sklearn_sizes]
-    out = RESULTS / "bench_gp_scale.json"
+    plan = [("exact", n) for n in args.scale_sizes if "exact" in args.paths]
+    plan += [("iterative", n) for n in args.scale_sizes if n >= 5000 and "iterative" in args.paths]
+    plan += [("sklearn", n) for n in args.sklearn_sizes if "sklearn" in args.paths]
+    out = args.scale_out
     rows = json.loads(out.read_text())["results"] if out.exists() and args.append else []
     for path, n in plan:
         cmd = [sys.executable, __file__, "--scale-one", path, str(n), "--threads",
-               str(args.threads), "--device", args.device]
+               str(args.threads), "--device", args.device, "--n-test", str(args.n_test)]
         print("running", " ".join(cmd[2:]), flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
         line = [s for s in proc.stdout.splitlines() if s.startswith("RESULT ")]
@@ -274,7 +274,7 @@ def check_iterative(args):
            "device": args.device}
     print(json.dumps(res, indent=2))
     meta = _meta(args)
-    out = RESULTS / f"bench_gp_iterative_{args.device.split(':')[0]}.json"
+    out = args.out or RESULTS / f"bench_gp_iterative_{args.device.split(':')[0]}.json"
     out.write_text(json.dumps({"meta": meta, "result": res}, indent=2))
     print(f"wrote {out}")
 
@@ -291,6 +291,8 @@ def main():
     ap.add_argument("--scale-sizes", type=int, nargs="+", default=[1000, 5000, 10000, 20000])
     ap.add_argument("--sklearn-sizes", type=int, nargs="+", default=[1000, 2000, 5000])
     ap.add_argument("--append", action="store_true", help="add to the existing scale JSON")
+    ap.add_argument("--paths", nargs="+", default=["exact", "iterative", "sklearn"])
+    ap.add_argument("--scale-out", type=Path, default=RESULTS / "bench_gp_scale.json")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per scale run")
     ap.add_argument("--scale-one", nargs=2, metavar=("PATH", "N"), help=argparse.SUPPRESS)
     ap.add_argument("--check-iterative", type=int, default=0, metavar="N")

@@ -12,7 +12,7 @@ from ._recursions import layer_kernels
 
 __all__ = ["KernelOperator", "pivoted_cholesky", "solve"]
 
-_BLOCK_BYTES = 2**24  # per block of kernel rows: 16 MiB
+_BLOCK_BYTES = {"cpu": 2**24, "cuda": 2**28}  # per block of kernel rows: 16 MiB / 256 MiB
 
 
 class KernelOperator:
@@ -31,7 +31,8 @@ class KernelOperator:
     def __init__(self, x, kernel, noise, store):
         self.x, self.kernel, self.noise, self.store = x, kernel, float(noise), bool(store)
         n = x.shape[0]
-        rows = max(1, _BLOCK_BYTES // (x.element_size() * max(n, 1)))
+        budget = _BLOCK_BYTES.get(x.device.type, 2**24)
+        rows = max(1, budget // (x.element_size() * max(n, 1)))
         self.blocks = [(s, min(s + rows, n)) for s in range(0, n, rows)]
         self.matrix = None
         self.n_products = 0

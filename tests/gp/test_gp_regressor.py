@@ -304,3 +304,19 @@ def test_forward_mode_kernel_derivatives_match_autograd(activation, ntk, monkeyp
     torch.testing.assert_close(buf[up], kern(lw, lb)[up], rtol=1e-13, atol=1e-14)
     torch.testing.assert_close(dw[up], jw.squeeze()[up], rtol=1e-12, atol=1e-13)
     torch.testing.assert_close(db[up], jb.squeeze()[up], rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.cuda
+def test_cuda_fit_matches_cpu_and_iterative_runs():
+    """torch's Cholesky on CUDA gives the CPU (LAPACK) fit; the CG path runs there too."""
+    X, y = _data(n=80)
+    cpu = NNGPRegressor(depth=2, random_state=0, device="cpu").fit(X, y)
+    gpu = NNGPRegressor(depth=2, random_state=0, device="cuda").fit(X, y)
+    assert gpu.L_.device.type == "cuda"
+    assert gpu.log_marginal_likelihood_ == pytest.approx(cpu.log_marginal_likelihood_, rel=1e-8)
+    m0, s0 = cpu.predict(X[:9], return_std=True)
+    m1, s1 = gpu.predict(X[:9], return_std=True)
+    np.testing.assert_allclose(m1, m0, rtol=1e-6)
+    np.testing.assert_allclose(s1, s0, rtol=1e-6)
+    it = NNGPRegressor(depth=2, max_exact_size=50, random_state=0, device="cuda").fit(X, y)
+    assert it.solver_ == "iterative" and it.cg_residual_ < it.cg_tol
