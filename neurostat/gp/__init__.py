@@ -1,4 +1,4 @@
-"""The Gaussian-process limit of wide networks: NNGP and NTK kernels, a GP regressor, wide random nets.
+"""The Gaussian-process limit of wide networks: NNGP and NTK kernels, GP estimators, wide nets.
 
 A fully connected network whose weights are drawn ``N(0, weight_variance / fan_in)`` and biases
 ``N(0, bias_variance)`` becomes a Gaussian process as its widths grow (Neal 1996; Lee et al. 2018);
@@ -7,10 +7,20 @@ net trained by gradient descent (Jacot et al. 2018). :func:`sample_wide_networks
 :func:`empirical_kernel` draw finite nets to show the limit.
 """
 
+from .conv_kernel import ConvNNGPKernel, ConvNTKKernel
 from .nngp_kernel import NNGPKernel
 from .ntk_kernel import NTKKernel
 
-__all__ = ["NNGPKernel", "NTKKernel", "NNGPRegressor", "empirical_kernel", "sample_wide_networks"]
+__all__ = [
+    "NNGPKernel",
+    "NTKKernel",
+    "ConvNNGPKernel",
+    "ConvNTKKernel",
+    "NNGPRegressor",
+    "NNGPClassifier",
+    "empirical_kernel",
+    "sample_wide_networks",
+]
 
 
 def __getattr__(name):
@@ -19,6 +29,10 @@ def __getattr__(name):
         from .regressor import NNGPRegressor
 
         return NNGPRegressor
+    if name == "NNGPClassifier":
+        from .classifier import NNGPClassifier
+
+        return NNGPClassifier
     if name in ("empirical_kernel", "sample_wide_networks"):
         from . import wide
 

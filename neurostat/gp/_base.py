@@ -37,8 +37,12 @@ class _WideNetKernel(Kernel):
             ("weight_variance", weight_variance, weight_variance_constraint),
             ("bias_variance", bias_variance, bias_variance_constraint),
         ):
-            self.register_parameter(f"raw_{name}", torch.nn.Parameter(torch.zeros(*self.batch_shape, 1, 1)))
-            self.register_constraint(f"raw_{name}", Positive() if constraint is None else constraint)
+            self.register_parameter(
+                f"raw_{name}", torch.nn.Parameter(torch.zeros(*self.batch_shape, 1, 1))
+            )
+            self.register_constraint(
+                f"raw_{name}", Positive() if constraint is None else constraint
+            )
             _check_variance(name, value)
             setattr(self, name, value)
 
@@ -62,7 +66,9 @@ class _WideNetKernel(Kernel):
         raw = getattr(self, f"raw_{name}")
         value = torch.as_tensor(value, dtype=raw.dtype, device=raw.device)
         # 0 is allowed (a net without biases): softplus^-1(0) = -inf, and softplus(-inf) = 0
-        self.initialize(**{f"raw_{name}": getattr(self, f"raw_{name}_constraint").inverse_transform(value)})
+        self.initialize(
+            **{f"raw_{name}": getattr(self, f"raw_{name}_constraint").inverse_transform(value)}
+        )
 
     def forward(self, x1, x2, diag=False, **params):
         if params.get("last_dim_is_batch"):
@@ -70,7 +76,14 @@ class _WideNetKernel(Kernel):
         w, b = self.weight_variance, self.bias_variance
         if diag:
             nngp, ntk = layer_kernels(
-                x1, x2, self.depth, self.activation, w.squeeze(-1), b.squeeze(-1), diag=True, ntk=self._ntk
+                x1,
+                x2,
+                self.depth,
+                self.activation,
+                w.squeeze(-1),
+                b.squeeze(-1),
+                diag=True,
+                ntk=self._ntk,
             )
         elif use_blocked_kernel(x1, x2, w, b):
             # the training matrix of a large n (the hyperparameter fit): in row blocks, no n x n
@@ -81,7 +94,11 @@ class _WideNetKernel(Kernel):
         return ntk if self._ntk else nngp
 
     def extra_repr(self):  # shown by print(kernel)
-        act = self.activation if isinstance(self.activation, str) else getattr(self.activation, "__name__", "callable")
+        act = (
+            self.activation
+            if isinstance(self.activation, str)
+            else getattr(self.activation, "__name__", "callable")
+        )
         return f"depth={self.depth}, activation={act!r}"
 
 
@@ -89,6 +106,11 @@ def _check_variance(name, value):
     if torch.is_tensor(value):
         ok = bool(torch.isfinite(value).all() and (value >= 0).all())
     else:
-        ok = isinstance(value, numbers.Real) and value >= 0 and value == value and value != float("inf")
+        ok = (
+            isinstance(value, numbers.Real)
+            and value >= 0
+            and value == value
+            and value != float("inf")
+        )
     if not ok:
         raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")

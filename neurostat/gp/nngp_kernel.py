@@ -4,7 +4,7 @@ from ._base import _WideNetKernel
 
 
 class NNGPKernel(_WideNetKernel):
-    r"""Neural-network Gaussian-process kernel of a fully connected net (Neal 1996; Lee et al. 2018).
+    r"""Neural-network Gaussian-process kernel of a fully connected net (Neal 1996; Lee 2018).
 
     The covariance of the output of a network with ``depth`` hidden layers of infinite width,
     weights ``N(0, weight_variance / fan_in)`` and biases ``N(0, bias_variance)``.
@@ -17,7 +17,8 @@ class NNGPKernel(_WideNetKernel):
         ``"relu"``, ``"erf"`` and ``"identity"`` use closed forms; ``"tanh"``, ``"sigmoid"``,
         ``"gelu"``, ``"softplus"``, ``"elu"`` or any elementwise torch callable use quadrature.
     weight_variance : float, default=1.0
-        :math:`\sigma_w^2`, learnable (stored as ``raw_weight_variance`` with a ``Positive`` constraint).
+        :math:`\sigma_w^2`, learnable (stored as ``raw_weight_variance`` with a ``Positive``
+        constraint).
     bias_variance : float, default=0.0
         :math:`\sigma_b^2`, learnable; ``0`` (no biases) is allowed and then stays at 0 under
         gradient-based fitting because the softplus is flat at ``-inf``.
@@ -51,15 +52,18 @@ class NNGPKernel(_WideNetKernel):
 
     Closed forms, with :math:`\cos\theta = k_{12} / \sqrt{k_{11} k_{22}}`:
     relu (arc-cosine kernel of degree 1, Cho & Saul 2009)
-    :math:`\mathbb{E}[\phi(u)\phi(v)] = \sqrt{k_{11} k_{22}}\,(\sin\theta + (\pi - \theta)\cos\theta) / (2\pi)`;
+    :math:`\mathbb{E}[\phi(u)\phi(v)] = \sqrt{k_{11} k_{22}}\,
+    (\sin\theta + (\pi - \theta)\cos\theta) / (2\pi)`;
     erf (Williams 1997)
     :math:`\frac{2}{\pi}\arcsin\big(2 k_{12} / \sqrt{(1 + 2 k_{11})(1 + 2 k_{22})}\big)`.
     Other activations use Gauss quadrature over the bivariate normal in polar coordinates:
     Gauss-Legendre in the angle, split at the four rays where :math:`u = 0` or :math:`v = 0`,
-    and the Gauss rule of the Rayleigh weight :math:`r e^{-r^2/2}` in the radius (1,600 nodes).
-    Unlike a tensor Gauss-Hermite rule, whose error for relu is :math:`O(1/m)` (1e-3 at 100 x 100
-    nodes), this is exact for relu-type kinks at 0 and reaches 1e-7 for erf at unit variances;
-    it costs 1,600 activation evaluations per kernel entry, computed in blocks. The correlation
+    and the Gauss rule of the Rayleigh weight :math:`r e^{-r^2/2}` in the radius: 1,600 nodes
+    while the layer's variances are at most 4, 4,096 up to 25, 6,400 above (the integrand
+    narrows as the variance grows). Unlike a tensor Gauss-Hermite rule, whose error for relu is
+    :math:`O(1/m)` (1e-3 at 100 x 100 nodes), this is exact for relu-type kinks at 0; against
+    erf's closed forms its relative error is below 2e-7 for :math:`E[\phi\phi]` and 3e-5 for
+    :math:`E[\phi'\phi']` up to variance 100 (7e-6 and 2e-3 at 1,000). The correlation
     is clamped to :math:`\pm(1 - 100\epsilon)` so that gradients stay finite on the diagonal.
 
     The raw hyperparameters are created in torch's default dtype; for float64 work set the

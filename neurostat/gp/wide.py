@@ -45,7 +45,9 @@ def sample_wide_networks(
     n_networks : int, default=100
         Number of independent networks.
     random_state : int, RandomState instance or None, default=None
-        Seeds a private ``torch.Generator``; the global torch RNG is not touched.
+        Seeds private ``torch.Generator`` s; the global torch RNG is not touched. Network ``i``
+        of a seed is the same whatever ``n_networks``: the first networks of a large run are
+        those of a small one.
 
     Returns
     -------
@@ -70,10 +72,21 @@ def sample_wide_networks(
     >>> tuple(f.shape)
     (1000, 2)
     """
-    X, gen, phi, _ = _setup(X, width, depth, activation, weight_variance, bias_variance, n_networks, random_state)
+    X, seed, phi, _ = _setup(
+        X, width, depth, activation, weight_variance, bias_variance, n_networks, random_state
+    )
     blocks = [
-        _forward(X, width, depth, phi, None, weight_variance, bias_variance, size, gen)[0]
-        for size in _block_sizes(X, width, depth, n_networks)
+        _forward(
+            X,
+            width,
+            depth,
+            phi,
+            None,
+            weight_variance,
+            bias_variance,
+            _draw(X, width, depth, seed, start, stop),
+        )[0]
+        for start, stop in _blocks(X, width, depth, n_networks)
     ]
     return torch.cat(blocks)
 
@@ -117,12 +130,22 @@ def empirical_kernel(
     """
     if kind not in ("nngp", "ntk"):
         raise ValueError(f"kind must be 'nngp' or 'ntk', got {kind!r}")
-    X, gen, phi, dphi = _setup(X, width, depth, activation, weight_variance, bias_variance, n_networks, random_state)
+    X, seed, phi, dphi = _setup(
+        X, width, depth, activation, weight_variance, bias_variance, n_networks, random_state
+    )
     total = torch.zeros(X.shape[0], X.shape[0], dtype=X.dtype, device=X.device)
     total_sq = torch.zeros_like(total)
-    for size in _block_sizes(X, width, depth, n_networks):
-        f, ntk = _forward(X, width, depth, phi, dphi if kind == "ntk" else None,
-                          weight_variance, bias_variance, size, gen)
+    for start, stop in _blocks(X, width, depth, n_networks):
+        f, ntk = _forward(
+            X,
+            width,
+            depth,
+            phi,
+            dphi if kind == "ntk" else None,
+            weight_variance,
+            bias_variance,
+            _draw(X, width, depth, seed, start, stop),
+        )
         values = ntk if kind == "ntk" else f.unsqueeze(-1) * f.unsqueeze(-2)
         total += values.sum(0)
         total_sq += (values * values).sum(0)
@@ -130,7 +153,11 @@ def empirical_kernel(
 
 
 def _setup(X, width, depth, activation, weight_variance, bias_variance, n_networks, random_state):
-    for name, value, low in (("width", width, 1), ("depth", depth, 0), ("n_networks", n_networks, 1)):
+    for name, value, low in (
+        ("width", width, 1),
+        ("depth", depth, 0),
+        ("n_networks", n_networks, 1),
+    ):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     for name, value in (("weight_variance", weight_variance), ("bias_variance", bias_variance)):
@@ -139,35 +166,83 @@ def _setup(X, width, depth, activation, weight_variance, bias_variance, n_networ
     if not (torch.is_tensor(X) and X.is_floating_point()):
         X = torch.as_tensor(np.asarray(X, dtype=np.float64))
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"X must be a non-empty 2-d array (n_points, n_features), got shape {tuple(X.shape)}")
+        raise ValueError(
+            f"X must be a non-empty 2-d array (n_points, n_features), got shape {tuple(X.shape)}"
+        )
     if not torch.isfinite(X).all():
         raise ValueError("X contains NaN or infinity.")
     _, phi, dphi = resolve_activation(activation)
     seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-    gen = torch.Generator(device=X.device).manual_seed(seed)
-    return X, gen, phi, dphi
+    return X, seed, phi, dphi
 
 
-def _block_sizes(X, width, depth, n_networks):
-    per_network = X.shape[0] * (width + X.shape[0]) + (width * width if depth > 1 else 0) + X.shape[1] * width
-    step = max(1, _BLOCK_ELEMENTS // per_network)
-    return [min(step, n_networks - start) for start in range(0, n_networks, step)]
+def _blocks(X, width, depth, n_networks):
+    """``(start, stop)`` of blocks of about ``_BLOCK_ELEMENTS`` floats (parameters and
+    activations), each a whole number of seed groups (see :func:`_draw`)."""
+    n, d = X.shape
+    per_network = n * (width + n) + _n_parameters(d, width, depth) + n * width * depth
+    group = _group_size(d, width, depth)
+    step = max(1, _BLOCK_ELEMENTS // per_network // group) * group
+    return [(start, min(start + step, n_networks)) for start in range(0, n_networks, step)]
 
 
-def _forward(X, width, depth, phi, dphi, w, b, n_nets, gen):
-    """Outputs (n_nets, n) of fresh networks and, if ``dphi`` is given, their tangent kernels."""
-    like = dict(dtype=X.dtype, device=X.device, generator=gen)
+def _n_parameters(n_features, width, depth):
+    """Weights and biases of one network: ``depth`` hidden layers and the scalar output."""
+    fans = [n_features] + [width] * depth
+    return sum(fan * width + width for fan in fans[:-1]) + fans[-1] + 1
+
+
+def _draw(X, width, depth, seed, start, stop):
+    """Standard normal parameters of networks ``start .. stop - 1``, one row each.
+
+    Networks come in groups of :func:`_group_size` (fixed by the architecture); group ``g`` is
+    ``randn(G, P)`` from a generator seeded by ``SeedSequence([seed, g])``. Network ``i`` is
+    row ``i mod G`` of group ``i // G``: the same numbers whatever ``n_networks`` and the
+    blocking, so the first networks of a large run are those of a small one.
+    """
+    d = X.shape[1]
+    size, n_par = _group_size(d, width, depth), _n_parameters(d, width, depth)
+    gen = torch.Generator(device=X.device)
+    rows = []
+    for g in range(start // size, -(-stop // size)):
+        gen.manual_seed(int(np.random.SeedSequence([seed, g]).generate_state(1)[0]))
+        rows.append(torch.randn(size, n_par, generator=gen, dtype=X.dtype, device=X.device))
+    first = start // size * size
+    return torch.cat(rows)[start - first : stop - first]
+
+
+def _group_size(n_features, width, depth):
+    return max(1, min(64, _BLOCK_ELEMENTS // (4 * _n_parameters(n_features, width, depth))))
+
+
+def _forward(X, width, depth, phi, dphi, w, b, flat):
+    """Outputs (n_nets, n) of the networks whose parameters are the rows of ``flat`` and, if
+    ``dphi`` is given, their tangent kernels.
+
+    A row holds ``W1, b1, ..., W_depth, b_depth, v, b_out`` (each row-major, ``W_l`` of shape
+    ``(fan_in, width)``), all standard normal and scaled here.
+    """
+    n_nets = flat.shape[0]
     sw, sb = math.sqrt(w), math.sqrt(b)
     fans = [X.shape[1]] + [width] * depth
+    offset = 0
+
+    def take(*shape):
+        nonlocal offset
+        size = math.prod(shape)
+        out = flat[:, offset : offset + size].reshape(n_nets, *shape)
+        offset += size
+        return out
+
     h, pre, weights = X.expand(n_nets, *X.shape), [], []
     for fan in fans[:-1] if depth else []:
-        W = torch.randn(n_nets, fan, width, **like)
-        z = (sw / math.sqrt(fan)) * (h @ W) + sb * torch.randn(n_nets, 1, width, **like)
+        W = take(fan, width)
+        z = (sw / math.sqrt(fan)) * (h @ W) + sb * take(1, width)
         weights.append(W)
         pre.append(z)
         h = phi(z)
-    v = torch.randn(n_nets, fans[-1], 1, **like)
-    f = ((sw / math.sqrt(fans[-1])) * (h @ v) + sb * torch.randn(n_nets, 1, 1, **like)).squeeze(-1)
+    v = take(fans[-1], 1)
+    f = ((sw / math.sqrt(fans[-1])) * (h @ v) + sb * take(1, 1)).squeeze(-1)
     if dphi is None:
         return f, None
     # layer by layer from the output: <df/dW_l, df/dW_l'> + <df/db_l, df/db_l'>
@@ -177,6 +252,8 @@ def _forward(X, width, depth, phi, dphi, w, b, n_nets, gen):
         back = (sw / math.sqrt(fans[layer + 1])) * W_next.transpose(-1, -2)
         delta = dphi(pre[layer]) * (back if delta is None else delta @ back)
         h_in = X.expand(n_nets, *X.shape) if layer == 0 else phi(pre[layer - 1])
-        ntk = ntk + (delta @ delta.transpose(-1, -2)) * (w * (h_in @ h_in.transpose(-1, -2)) / fans[layer] + b)
+        ntk = ntk + (delta @ delta.transpose(-1, -2)) * (
+            w * (h_in @ h_in.transpose(-1, -2)) / fans[layer] + b
+        )
         W_next = weights[layer]
     return f, ntk

@@ -14,15 +14,18 @@ import torch
 
 from neurostat.gp import NNGPKernel, NTKKernel
 
-REF = json.loads((Path(__file__).parent / "results" / "neural_tangents_reference.json")
-                 .read_text())
+REF = json.loads(
+    (Path(__file__).parents[1] / "results" / "neural_tangents_reference.json").read_text()
+)
 TOL = {"relu": 1e-12, "erf": 1e-12, "gelu": 1e-6}
 
 
 @pytest.mark.parametrize("kind", ["nngp", "ntk"])
-@pytest.mark.parametrize("case", REF["cases"],
-                         ids=lambda c: f"{c['act']}-d{c['depth']}-w{c['weight_variance']}"
-                                       f"-b{c['bias_variance']}")
+@pytest.mark.parametrize(
+    "case",
+    REF["cases"],
+    ids=lambda c: f"{c['act']}-d{c['depth']}-w{c['weight_variance']}-b{c['bias_variance']}",
+)
 def test_kernels_equal_neural_tangents(case, kind):
     x1 = torch.tensor(REF["x1"], dtype=torch.float64)
     x2 = torch.tensor(REF["x2"], dtype=torch.float64)
