@@ -19,12 +19,14 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .. import distributed
 from .._compat import HasMethods, Interval, StrOptions, _fit_context
 from .._utils import (
     as_tensor,
     check_sample_weight,
     feature_names,
     float64_forward,
+    is_dask_collection,
     resolve_device,
 )
 from ..engine.networks import ACTIVATIONS, INIT_SCHEMES, MLP
@@ -121,6 +123,11 @@ class _BaseNeural(BaseEstimator):
         self.max_fun = max_fun
         self.freeze = freeze
         self.device = device
+
+    def __init_subclass__(cls, **kwargs):
+        # predict, predict_proba, ... and score map over the chunks of a dask collection
+        super().__init_subclass__(**kwargs)
+        distributed.map_over_chunks(cls)
 
     # ------------------------------------------------------------------ hooks for subclasses
     def _make_family(self, y):
@@ -260,9 +267,11 @@ class _BaseNeural(BaseEstimator):
         from ..inference.likelihood import Likelihood
         from ..inference.model import ParameterLayout, StatisticalModel
 
-        X, y, w = self._inference_data(X, y, sample_weight)
-        lik = Likelihood(self.module_, self.family_, X, self._inference_target(y), w)
-        layout = ParameterLayout.from_likelihood(lik, feature_names(self, X.shape[1]),
+        lik = distributed.chunked_likelihood(self, X, y, sample_weight)  # dask data, else None
+        if lik is None:
+            X, y, w = self._inference_data(X, y, sample_weight)
+            lik = Likelihood(self.module_, self.family_, X, self._inference_target(y), w)
+        layout = ParameterLayout.from_likelihood(lik, feature_names(self, lik.X.shape[1]),
                                                  has_intercept=self._has_intercept)
         return StatisticalModel(
             likelihood=lik, penalty=ElasticNetPenalty(self.alpha, self.l1_ratio),
@@ -271,7 +280,7 @@ class _BaseNeural(BaseEstimator):
             classes=getattr(self, "classes_", None) if self._classifier else None,
             converged=bool(getattr(self, "converged_", True)),
             n_iter=int(getattr(self, "n_iter_", 0)), prepare_X=self._validate_X_predict,
-            results_class=self._results_class())
+            results_class=self._results_class(), chunked=distributed.CHUNKED)
 
     _has_intercept = True
     _classifier = False
@@ -339,6 +348,9 @@ class _BaseNeural(BaseEstimator):
         return as_tensor(a, dtype, self.device_)
 
     def _fit(self, X, y, sample_weight, incremental):
+        if is_dask_collection(X):  # before validation, which would gather X into memory
+            from ..distributed.estimator import fit_chunked
+            return fit_chunked(self, X, y, sample_weight, incremental)
         self._check_options()
         self._hidden_sizes()
         first = not (self._is_initialized() and (self.warm_start or incremental))

@@ -15,13 +15,7 @@ def check_separation(model):
     lik = model.likelihood
     if not lik.family.classification:
         return False
-    mu = lik.mean(model.eta())
-    y = lik.y
-    if mu.ndim == 1:
-        err = (mu - y).abs()
-    else:
-        err = 1.0 - mu.gather(1, y.long()[:, None])[:, 0]
-    if float(err.max()) < 1e-6:
+    if lik.max_prediction_error(model.eta()) < 1e-6:
         warnings.warn(
             "Perfect separation or prediction detected, parameter may not be identified: "
             "the maximum likelihood estimate does not exist, coefficients diverge and their "

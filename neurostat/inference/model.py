@@ -144,6 +144,9 @@ class StatisticalModel:
     results_class : type
         The results class (:class:`~neurostat.inference.results.InferenceResults` or a
         subclass, as the Cox model's).
+    chunked : object or None
+        Operations on inputs held in chunks (dask collections, :mod:`neurostat.distributed`):
+        ``chunked.get_prediction(results, X)``; None where the estimator offers none.
     """
 
     likelihood: object
@@ -157,6 +160,7 @@ class StatisticalModel:
     n_iter: int = 0
     prepare_X: object = None
     results_class: type = None
+    chunked: object = None
 
     @property
     def family(self):

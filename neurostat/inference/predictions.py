@@ -6,6 +6,7 @@ import torch
 from scipy import stats as sps
 from torch.func import jacrev, vmap
 
+from .._utils import is_dask_collection
 from .effects import average_derivatives, delta_cov
 
 
@@ -82,6 +83,10 @@ class PredictionResults:
 
 def get_prediction(res, X=None):
     lik = res.likelihood
+    if is_dask_collection(X) or (X is None and is_dask_collection(lik.X)):
+        if res.model.chunked is None:
+            raise TypeError(f"{res.model.name} does not predict on dask collections.")
+        return res.model.chunked.get_prediction(res, X)  # dask results, chunk by chunk
     Xt = _data(res, X)
     with torch.no_grad():
         eta = lik.eta(lik.theta, Xt)

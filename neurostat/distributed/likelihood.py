@@ -1,0 +1,329 @@
+"""The likelihood of a fitted net over data held in chunks (dask arrays on a cluster).
+
+:class:`ChunkedLikelihood` is the in-memory :class:`~neurostat.inference.likelihood.Likelihood`
+with its reductions - curvature, robust meat, log-likelihood, Pearson chi-square, the largest
+prediction error - computed as sums over the row chunks on the workers. Each chunk's share is
+the in-memory likelihood of that chunk (the same family math, the same closed-form Jacobians
+and curvature), so the totals equal the in-memory ones up to the order of summation.
+
+One pass (:func:`chunk_statistics`) computes every statistic inference needs at a parameter
+vector, and the likelihood keeps it: ``inference()`` after a chunked Newton fit, whose last
+pass computed them at the final parameters, reads the data no more.
+"""
+
+import copy
+
+import numpy as np
+import torch
+
+from ..inference.likelihood import Likelihood
+from .chunks import SPLIT_EVERY, map_rows, per_chunk
+
+#: statistics of one pass whose totals are sums (the others, "maxerr", are maxima)
+CHEAP = ("value", "wsum", "loglik", "chi2", "chi2_by", "null_loglik", "null_chi2",
+         "null_chi2_by", "maxerr")
+#: statistics of size p or p x p, computed when asked for
+LARGE = ("grad", "curv", "meat")
+
+
+class Packing:
+    """Offsets of named statistics in one flat float vector (what a chunk task returns)."""
+
+    def __init__(self, sizes):
+        self.sizes = dict(sizes)
+        self.offsets, i = {}, 0
+        for k, m in self.sizes.items():
+            self.offsets[k] = slice(i, i + m)
+            i += m
+        self.width = i
+
+    def pack(self, values):
+        out = np.zeros(self.width)
+        for k, v in values.items():
+            out[self.offsets[k]] = np.ravel(v)
+        return out
+
+    def unpack(self, flat):
+        return {k: flat[s] for k, s in self.offsets.items()}
+
+
+def _sizes(items, p, k_by, classification):
+    sizes = {"value": 1, "wsum": 1, "loglik": 1, "chi2": 1, "chi2_by": k_by}
+    sizes.update({"null_loglik": 1, "null_chi2": 1, "null_chi2_by": k_by})
+    if classification:
+        sizes["maxerr"] = 1
+    for item in items:
+        sizes.update({"grad": {"grad": p}, "curv": {"H": p * p, "F": p * p},
+                      "meat": {"meat": p * p}}[item])
+    return sizes
+
+
+def _stats_block(X, y, w, *, module, family, theta, b0, items, packing):
+    """One chunk's share of every statistic (the in-memory likelihood of the chunk)."""
+    lik = Likelihood(module, family, X, y, w)
+    theta = torch.as_tensor(theta)
+    out = {}
+    with torch.no_grad():
+        eta = lik.eta(theta)
+    wt = lik.w
+    nll = family.nll(eta, lik.y)
+    out["value"] = float(nll.sum() if wt is None else (wt * nll).sum())
+    out["wsum"] = float(X.shape[0] if wt is None else wt.sum())
+    out["loglik"] = float(lik.loglik(eta))
+    out["chi2"] = float(lik.pearson_chi2(eta))
+    out["chi2_by"] = lik.pearson_chi2(eta, by_output=True)
+    eta0 = torch.as_tensor(b0, dtype=torch.float64).expand(X.shape[0], eta.shape[1])
+    out["null_loglik"] = float(lik.loglik(eta0))
+    out["null_chi2"] = float(lik.pearson_chi2(eta0))
+    out["null_chi2_by"] = lik.pearson_chi2(eta0, by_output=True)
+    if "maxerr" in packing.sizes:
+        out["maxerr"] = lik.max_prediction_error(eta) if X.shape[0] else 0.0
+    if "grad" in items:  # of sum_i w_i nll_i, the training objective's numerator
+        t = theta.clone().requires_grad_(True)
+        e = lik.eta(t)
+        obj = family.nll(e, lik.y)
+        (g,) = torch.autograd.grad(obj.sum() if wt is None else (wt * obj).sum(), t)
+        out["grad"] = g.numpy()
+    if "curv" in items:
+        H, F = lik.curvatures(theta)
+        out["H"], out["F"] = H.numpy(), F.numpy()
+    if "meat" in items:
+        out["meat"] = lik.meat(theta).numpy()
+    return packing.pack(out)
+
+
+def chunk_statistics(X, y, w, module, family, theta, b0, items=()):
+    """One pass over the chunks: every statistic of the likelihood at ``theta``.
+
+    Returns a dict of numpy values: ``value`` (``sum_i w_i nll_i``, the training objective
+    times the total weight), ``wsum``, ``loglik`` (unit dispersion), ``chi2`` and ``chi2_by``
+    (Pearson chi-square, total and per output), the same three at the null model of intercept
+    ``b0``, ``maxerr`` (classifiers: the largest prediction error) and, as ``items`` asks,
+    ``grad`` (of ``value``), ``H`` and ``F`` (observed and Fisher information), ``meat``.
+    """
+    p = int(sum(t.numel() for t in module.parameters() if t.requires_grad))
+    k_by = y.shape[1] if y.ndim == 2 else 1
+    packing = Packing(_sizes(items, p, k_by, family.classification))
+    module = copy.deepcopy(module).cpu().double().eval()
+    S = per_chunk(_stats_block, packing.width, [X, y, w], module=module, family=family,
+                  theta=np.asarray(theta, dtype=np.float64), b0=np.asarray(b0, np.float64),
+                  items=tuple(items), packing=packing)
+    total = S.sum(axis=0, split_every=SPLIT_EVERY)
+    if "maxerr" in packing.sizes:
+        sl = packing.offsets["maxerr"]
+        total, mx = _compute(total, S[:, sl].max(axis=0))
+        total[sl] = mx
+    else:
+        (total,) = _compute(total)
+    out = packing.unpack(total)
+    for k in ("value", "wsum", "loglik", "chi2", "null_loglik", "null_chi2", "maxerr"):
+        if k in out:
+            out[k] = float(out[k][0])
+    for k in ("H", "F", "meat"):
+        if k in out:
+            out[k] = out[k].reshape(p, p)
+    return out
+
+
+def _compute(*arrays):
+    import dask
+    return list(dask.compute(*arrays))
+
+
+def _eta_block(X, *, module, theta):
+    lik_module = module
+    params = Likelihood.unflatten(_Params(lik_module), torch.as_tensor(theta))
+    with torch.no_grad():
+        return torch.func.functional_call(lik_module, params, (torch.from_numpy(
+            np.ascontiguousarray(X, dtype=np.float64)),)).numpy()
+
+
+class _Params:
+    """The parameter bookkeeping of a module, as :meth:`Likelihood.unflatten` reads it."""
+
+    def __init__(self, module):
+        named = [(k, p) for k, p in module.named_parameters() if p.requires_grad]
+        self.names = [k for k, _ in named]
+        self.shapes = [p.shape for _, p in named]
+        self.fixed = {k: p.detach() for k, p in module.named_parameters()
+                      if not p.requires_grad}
+        self.fixed.update(dict(module.named_buffers()))
+
+
+def _family_block(*blocks, family, what, scale):
+    eta = torch.from_numpy(np.ascontiguousarray(blocks[0], dtype=np.float64))
+    y = blocks[1]
+    yt = None if y is None else torch.as_tensor(y)
+    w = None if blocks[2] is None else torch.as_tensor(blocks[2], dtype=torch.float64)
+    if what == "loglik":
+        return [float(family.loglik(eta, yt, w, scale))]
+    return np.atleast_1d(family.pearson_chi2(eta, yt, w, by_output=(what == "chi2_by")))
+
+
+class ChunkedLikelihood(Likelihood):
+    """:class:`~neurostat.inference.likelihood.Likelihood` over dask arrays held in chunks.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The fitted network (copied to float64).
+    family : neurostat.engine.families.AdditiveFamily
+        Rows must be independent: the statistics are sums over chunks.
+    X : dask array (n, d), one column chunk
+    y : dask array (n,) or (n, k), encoded target, X's row chunks
+    sample_weight : dask array (n,) or None
+        Frequency weights.
+    null_intercept : callable or array
+        The intercept of the null model (computed on first use when a callable).
+    cache : dict, optional
+        ``{theta bytes: statistics}`` already computed (the last pass of a chunked fit).
+
+    Notes
+    -----
+    ``eta(theta)`` and ``null_eta()`` are lazy dask arrays; ``loglik``, ``pearson_chi2`` and
+    ``max_prediction_error`` of them read the pass's statistics where they exist (unit
+    dispersion), else reduce over the chunks. Per-row quantities (``jacobian``,
+    ``score_obs``) are not formed: they are of size n.
+    """
+
+    def __init__(self, module, family, X, y, sample_weight=None, null_intercept=None,
+                 cache=None):
+        if not family.additive:
+            raise TypeError(
+                f"The {family.name} family couples the rows (its likelihood is not a sum over "
+                "rows), so it cannot be reduced over chunks; fit it to in-memory data."
+            )
+        self.module = copy.deepcopy(module).cpu().double().eval()
+        self.family = family
+        self.X, self.y, self.w = X, y, sample_weight
+        self._init_parameters()
+        self._null_intercept = null_intercept
+        self._cache = dict(cache or {})
+        self._etas = {}
+
+    # ------------------------------------------------------------------ the pass
+    def statistics(self, theta=None, items=()):
+        """The statistics of one pass at ``theta`` (see :func:`chunk_statistics`), computed
+        once per parameter vector and kept; ``items`` the large ones needed."""
+        theta = self.theta if theta is None else theta
+        key = np.asarray(theta, dtype=np.float64).tobytes()
+        have = self._cache.get(key)
+        need = {"grad": ("grad",), "curv": ("H", "F"), "meat": ("meat",)}
+        missing = [i for i in items if have is None or any(k not in have for k in need[i])]
+        if have is None or missing:
+            new = chunk_statistics(self.X, self.y, self.w, self.module, self.family,
+                                   np.asarray(theta, dtype=np.float64),
+                                   self.null_intercept(), missing)
+            have = {**(have or {}), **new}
+            self._cache[key] = have
+        return have
+
+    def null_intercept(self):
+        """The null model's intercept (one per output)."""
+        if callable(self._null_intercept):
+            self._null_intercept = np.asarray(self._null_intercept(), dtype=np.float64)
+        return self._null_intercept
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def nobs(self):
+        """Rows, or with frequency weights their sum (from the pass)."""
+        return self.n_rows if self.w is None else self.statistics()["wsum"]
+
+    @property
+    def n_rows(self):
+        return int(self.X.shape[0])
+
+    # ------------------------------------------------------------------ reductions
+    def curvatures(self, theta=None):
+        st = self.statistics(theta, ("curv",))
+        return torch.from_numpy(st["H"].copy()), torch.from_numpy(st["F"].copy())
+
+    def meat(self, theta=None):
+        return torch.from_numpy(self.statistics(theta, ("meat",))["meat"].copy())
+
+    def eta(self, theta, X=None):
+        """Linear predictor: a lazy dask array at the data (or dask inputs ``X``); for
+        in-memory ``X`` a tensor, as the in-memory likelihood."""
+        if X is not None and not hasattr(X, "dask"):
+            return super().eta(theta, X)
+        from dask.base import tokenize
+
+        X = self.X if X is None else X
+        th = np.asarray(theta.detach() if torch.is_tensor(theta) else theta, np.float64)
+        name = "neurostat-eta-" + tokenize(X.name, th)
+        k = self._n_out()
+        out = map_rows(_eta_block, X, (k,), np.float64, module=self.module, theta=th,
+                       name=name)
+        if X is self.X:
+            self._etas[out.name] = ("fit", th.tobytes())
+        return out
+
+    def null_eta(self):
+        """The null model's linear predictor at every row (a lazy dask array)."""
+        from dask.base import tokenize
+
+        b0 = self.null_intercept()
+        name = "neurostat-null-eta-" + tokenize(self.X.name, b0)
+        out = map_rows(lambda xb, b: np.broadcast_to(b, (xb.shape[0], b.size)).copy(), self.X,
+                       (b0.size,), np.float64, b=b0, name=name)
+        self._etas[out.name] = ("null", self.theta.numpy().tobytes())
+        return out
+
+    def _known(self, eta, what):
+        """A statistic of the pass for a registered ``eta`` (None: not known)."""
+        tag = self._etas.get(getattr(eta, "name", None))
+        if tag is None:
+            return None
+        kind, key = tag
+        st = self.statistics(np.frombuffer(key))
+        return st[("null_" + what) if kind == "null" else what]
+
+    def _reduce(self, eta, what, scale=1.0):
+        S = per_chunk(_family_block, 1 if what != "chi2_by" else self._k_by(), [eta, self.y,
+                      self.w], family=self.family, what=what, scale=scale)
+        return S.sum(axis=0, split_every=SPLIT_EVERY).compute()
+
+    def _k_by(self):
+        return self.y.shape[1] if self.y.ndim == 2 else 1
+
+    def loglik(self, eta, rows=slice(None), scale=1.0):
+        if not hasattr(eta, "dask"):
+            raise TypeError("A chunked likelihood evaluates dask linear predictors only.")
+        unit = not torch.is_tensor(scale) and np.ndim(scale) == 0 and float(scale) == 1.0
+        known = self._known(eta, "loglik") if unit or not self.family.has_scale else None
+        if known is not None:
+            return float(known)
+        return float(self._reduce(eta, "loglik", scale)[0])
+
+    def pearson_chi2(self, eta, by_output=False):
+        what = "chi2_by" if by_output else "chi2"
+        known = self._known(eta, what)
+        value = self._reduce(eta, what) if known is None else np.atleast_1d(known)
+        if by_output and self.y.ndim == 2:
+            return np.asarray(value, dtype=np.float64)
+        return float(value[0])
+
+    def max_prediction_error(self, eta):
+        known = self._known(eta, "maxerr")
+        if known is None:
+            raise ValueError("max_prediction_error is kept for the fitted eta only.")
+        return float(known)
+
+    def mean(self, eta):
+        """Fitted means: lazy for a dask ``eta``."""
+        if not hasattr(eta, "dask"):
+            return super().mean(eta)
+        fam = self.family
+        k = fam.mean(torch.zeros(1, eta.shape[1], dtype=torch.float64)).shape[1:]
+        return map_rows(lambda e: fam.mean(torch.from_numpy(np.ascontiguousarray(e))).numpy(),
+                        eta, tuple(k), np.float64)
+
+    # ------------------------------------------------------------------ not over chunks
+    def _per_row(self, *args, **kwargs):
+        raise NotImplementedError(
+            "Per-row quantities (Jacobians, scores) of data in chunks are of size n and are "
+            "not formed; their reductions (curvatures, meat) are."
+        )
+
+    jacobian = score_obs = rows = score_eta = _per_row
