@@ -160,6 +160,28 @@ def _family_block(*blocks, family, what, scale):
     return np.atleast_1d(family.pearson_chi2(eta, yt, w, by_output=(what == "chi2_by")))
 
 
+def _effects_block(X, *, module, theta, m):
+    """Row sums of one chunk: count, ``x``, ``[eta, d eta / d x]`` and their theta-Jacobian."""
+    from ..inference.effects import average_derivatives
+
+    n, d = X.shape
+    if n == 0:
+        return np.zeros(1 + d + m * (d + 1) * (1 + theta.size))
+    lik = Likelihood(module, _NoFamily(), X, np.zeros(n))
+    f, D = average_derivatives(lik, torch.as_tensor(theta), X, intercept=True)
+    f, D = f.reshape(m, d + 1), D.reshape(m, d + 1, -1)
+    xbar = X.mean(0)
+    f[:, 0] += f[:, 1:] @ xbar  # back to the mean of eta
+    D[:, 0, :] += np.einsum("mdp,d->mp", D[:, 1:, :], xbar)
+    return np.concatenate([[n], n * xbar, n * f.ravel(), n * D.ravel()])
+
+
+class _NoFamily:
+    """A likelihood's family where only the network is used (effects of eta)."""
+
+    additive = True
+
+
 class ChunkedLikelihood(Likelihood):
     """:class:`~neurostat.inference.likelihood.Likelihood` over dask arrays held in chunks.
 
@@ -318,6 +340,30 @@ class ChunkedLikelihood(Likelihood):
         k = fam.mean(torch.zeros(1, eta.shape[1], dtype=torch.float64)).shape[1:]
         return map_rows(lambda e: fam.mean(torch.from_numpy(np.ascontiguousarray(e))).numpy(),
                         eta, tuple(k), np.float64)
+
+    # ------------------------------------------------------------------ effects
+    chunked = True
+
+    def average_derivatives(self, intercept=True):
+        """The covariate effects of :func:`neurostat.inference.effects.average_derivatives` at
+        the data, and their Jacobian in theta, reduced over the chunks: each chunk gives its
+        row sums of ``eta``, of ``d eta / d x`` and of ``x`` (and their Jacobians), the
+        intercept ``mean eta - beta' xbar`` is formed from the totals."""
+        d, p = self.X.shape[1], self.n_params
+        m = self._n_out()
+        width = 1 + d + m * (d + 1) * (1 + p)
+        S = per_chunk(_effects_block, width, [self.X], module=self.module,
+                      theta=self.theta.numpy(), m=m)
+        tot = S.sum(axis=0, split_every=SPLIT_EVERY).compute()
+        n = tot[0]
+        xbar = tot[1:1 + d] / n
+        f = tot[1 + d:1 + d + m * (d + 1)].reshape(m, d + 1) / n
+        D = tot[1 + d + m * (d + 1):].reshape(m, d + 1, p) / n
+        f[:, 0] -= f[:, 1:] @ xbar
+        D[:, 0, :] -= np.einsum("mdp,d->mp", D[:, 1:, :], xbar)
+        if not intercept:
+            f, D = f[:, 1:], D[:, 1:, :]
+        return f.reshape(-1), D.reshape(f.size, -1)
 
     # ------------------------------------------------------------------ not over chunks
     def _per_row(self, *args, **kwargs):

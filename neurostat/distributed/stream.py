@@ -110,16 +110,24 @@ class StreamingSolver(MinibatchSolver):
         order = self.rng.permutation(stream.n_chunks) if shuffle else range(stream.n_chunks)
         bs = self.config.n_batch(n_total)
         total = torch.zeros((), device=stream.device, dtype=stream.dtype)
-        n, wsum = 0, 0.0
+        n, wsum, carry = 0, 0.0, None
         self.module.train()
         for X, y, w in stream.chunks(order):
+            n += X.shape[0]
+            wsum += float(X.shape[0]) if w is None else float(w.sum())
             if shuffle:
                 perm = torch.randperm(X.shape[0], device=X.device)
                 X, y = X[perm], y[perm]
                 w = None if w is None else w[perm]
-            total = total + self._batches(X, y, w, bs)
-            n += X.shape[0]
-            wsum += float(X.shape[0]) if w is None else float(w.sum())
+            if carry is not None:  # the rows left over from the last chunk's batches
+                X, y = torch.cat([carry[0], X]), torch.cat([carry[1], y])
+                w = None if w is None else torch.cat([carry[2], w])
+            full = (X.shape[0] // bs) * bs  # whole batches only: as many steps as in memory
+            total = total + self._batches(X[:full], y[:full], None if w is None else w[:full],
+                                          bs)
+            carry = (X[full:], y[full:], None if w is None else w[full:])
+        if carry is not None and carry[0].shape[0]:
+            total = total + self._batches(*carry, bs)
         return self._end_epoch(total, n, wsum, history, loss_scale)
 
 
