@@ -14,7 +14,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._utils import resolve_device
 from ..engine.penalties import ElasticNetPenalty
-from ..engine.solvers import History
 from .chunks import ChunkedData, map_rows, summarize
 from .likelihood import ChunkedLikelihood
 
@@ -125,7 +124,7 @@ def fit_chunked(est, X, y, sample_weight=None, incremental=False):
         stats = None
         if newton:
             out = newton_fit(data, est.module_.cpu(), family, penalty, b0,
-                             max_iter=est.max_iter)
+                             max_iter=min(est.max_iter, 100))
             stats = _store_newton(est, out)
             est.module_.to(est.device_)
         else:

@@ -125,14 +125,19 @@ def newton_fit(data, module, family, penalty, b0, max_iter=100, items=("grad", "
     mask[:layer.weight.numel()] = True
     l1 = penalty.l1 * penalty.multipliers("l1", 1)[0]
 
-    def evaluate(th):
-        st = chunk_statistics(data.X, data.y, data.w, module, family, th, b0, items)
+    def evaluate(th, last=False):
+        # the meat (for robust covariances) only where the fit is about to stop: the pass
+        # after a step below 1e-4 relative is the last one or close to it (quadratic
+        # convergence); a fit that stops elsewhere leaves it to inference (one more pass)
+        want = items if last else tuple(i for i in items if i != "meat")
+        st = chunk_statistics(data.X, data.y, data.w, module, family, th, b0, want)
         f = st["value"] / st["wsum"] + float(penalty.value([torch.as_tensor(th[mask])]))
         return st, f
 
     st, f = evaluate(theta)
-    passes, curve, converged, it = 1, [f], False, 0
+    passes, curve, converged, n_iter = 1, [f], False, 0
     for it in range(1, max_iter + 1):
+        n_iter = it
         W = st["wsum"]
         rg, rh = _ridge(penalty, theta, mask)
         g, A = st["grad"] / W + rg, st["H"] / W + rh
@@ -146,8 +151,9 @@ def newton_fit(data, module, family, penalty, b0, max_iter=100, items=("grad", "
             converged = True
             break
         t, accepted = 1.0, False
-        while t > 1e-10:
-            st_new, f_new = evaluate(theta + t * d)
+        near = np.max(np.abs(d)) <= 1e-4 * (1.0 + np.max(np.abs(theta)))
+        while t >= 2.0**-20:
+            st_new, f_new = evaluate(theta + t * d, last=near)
             passes += 1
             if np.isfinite(f_new) and f_new <= f + 1e-4 * t * min(decrease, 0.0) \
                     + 1e-13 * (1.0 + abs(f)):
@@ -161,7 +167,7 @@ def newton_fit(data, module, family, penalty, b0, max_iter=100, items=("grad", "
         curve.append(f)
     if not converged:
         warnings.warn(
-            f"The chunked Newton fit stopped after {it} iterations before its step fell below "
+            f"The chunked Newton fit stopped after {n_iter} iterations before its step fell below "
             f"{STEP_TOL:g} (relative); increase max_iter, or check for separation (alpha > 0).",
             ConvergenceWarning, stacklevel=3)
-    return NewtonOutcome(theta, st, it, passes, converged, curve)
+    return NewtonOutcome(theta, st, n_iter, passes, converged, curve)

@@ -5,13 +5,13 @@ receives anything of size n."""
 import tracemalloc
 import warnings
 
+import dask.array as da
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import ElasticNet
 
-import dask.array as da
-import dask.dataframe as dd
 from neurostat import NeuralClassifier, NeuralRegressor
 
 CHUNK = 700
