@@ -186,6 +186,8 @@ def main(argv=None):
     ap.add_argument("--n", type=float, default=1e8)
     ap.add_argument("--n-small", type=float, default=1e7)
     ap.add_argument("--chunk", type=int, default=1_000_000)
+    ap.add_argument("--chunk-small", type=int, default=None,
+                    help="rows per chunk of the --n-small runs (default --chunk)")
     ap.add_argument("--skip-large", action="store_true")
     ap.add_argument("--skip-in-memory", action="store_true")
     ap.add_argument("--with-admm", action="store_true",
@@ -202,9 +204,11 @@ def main(argv=None):
         out_path.write_text(json.dumps(result, indent=1))
 
     n_small = int(args.n_small)
+    chunk_small = args.chunk_small or args.chunk
+    result["chunk_rows_small"] = chunk_small
     cluster, client = make_cluster(2)
     try:
-        X, y, beta = lazy_logistic(n_small, chunk=args.chunk)
+        X, y, beta = lazy_logistic(n_small, chunk=chunk_small)
         small = {"n": n_small, "read_once_s": read_once(X, y)}
         small["neurostat"], est, _ = neurostat_fit(X, y, client)
         small["pass_over_read"] = small["neurostat"]["pass_s"] / small["read_once_s"]
@@ -237,7 +241,7 @@ def main(argv=None):
         cluster.close()
     cluster, client = make_cluster(1)
     try:
-        X, y, _ = lazy_logistic(n_small, chunk=args.chunk)
+        X, y, _ = lazy_logistic(n_small, chunk=chunk_small)
         one = {"n": n_small, "read_once_s": read_once(X, y)}
         one["neurostat"], _, _ = neurostat_fit(X, y, client)
         one["speedup_2_over_1_workers"] = (one["neurostat"]["wall_s"]

@@ -95,7 +95,8 @@ def _newton_direction(A, g):
         return -np.linalg.lstsq(A, g, rcond=None)[0]
 
 
-def newton_fit(data, module, family, penalty, b0, max_iter=100, items=("grad", "curv", "meat")):
+def newton_fit(data, module, family, penalty, b0, max_iter=100,
+               items=("grad", "curv", "meat", "llf")):
     """Minimize the penalized objective of a network without hidden layer over chunked data.
 
     Parameters
@@ -126,10 +127,11 @@ def newton_fit(data, module, family, penalty, b0, max_iter=100, items=("grad", "
     l1 = penalty.l1 * penalty.multipliers("l1", 1)[0]
 
     def evaluate(th, last=False):
-        # the meat (for robust covariances) only where the fit is about to stop: the pass
+        # the meat and the log-likelihoods (for inference) only where the fit is about to
+        # stop: the pass
         # after a step below 1e-4 relative is the last one or close to it (quadratic
         # convergence); a fit that stops elsewhere leaves it to inference (one more pass)
-        want = items if last else tuple(i for i in items if i != "meat")
+        want = items if last else tuple(i for i in items if i in ("grad", "curv"))
         st = chunk_statistics(data.X, data.y, data.w, module, family, th, b0, want)
         f = st["value"] / st["wsum"] + float(penalty.value([torch.as_tensor(th[mask])]))
         return st, f

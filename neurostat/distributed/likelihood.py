@@ -16,14 +16,14 @@ import copy
 import numpy as np
 import torch
 
+from ..engine.solvers.newton import weighted_gram
 from ..inference.likelihood import Likelihood
 from .chunks import SPLIT_EVERY, map_rows, per_chunk
 
-#: statistics of one pass whose totals are sums (the others, "maxerr", are maxima)
-CHEAP = ("value", "wsum", "loglik", "chi2", "chi2_by", "null_loglik", "null_chi2",
-         "null_chi2_by", "maxerr")
-#: statistics of size p or p x p, computed when asked for
-LARGE = ("grad", "curv", "meat")
+#: what a pass can compute besides the objective and the total weight: "llf" (log-likelihoods
+#: and Pearson chi-square at the fit and at the null model, a classifier's largest error),
+#: "grad", "curv" (observed and Fisher information), "meat"
+ITEMS = ("llf", "grad", "curv", "meat")
 
 
 class Packing:
@@ -48,11 +48,15 @@ class Packing:
 
 
 def _sizes(items, p, k_by, classification):
-    sizes = {"value": 1, "wsum": 1, "loglik": 1, "chi2": 1, "chi2_by": k_by}
-    sizes.update({"null_loglik": 1, "null_chi2": 1, "null_chi2_by": k_by})
-    if classification:
-        sizes["maxerr"] = 1
+    sizes = {"value": 1, "wsum": 1}
+    if "llf" in items:
+        sizes.update({"loglik": 1, "chi2": 1, "chi2_by": k_by, "null_loglik": 1,
+                      "null_chi2": 1, "null_chi2_by": k_by})
+        if classification:
+            sizes["maxerr"] = 1
     for item in items:
+        if item == "llf":
+            continue
         sizes.update({"grad": {"grad": p}, "curv": {"H": p * p, "F": p * p},
                       "meat": {"meat": p * p}}[item])
     return sizes
@@ -69,37 +73,71 @@ def _stats_block(X, y, w, *, module, family, theta, b0, items, packing):
     nll = family.nll(eta, lik.y)
     out["value"] = float(nll.sum() if wt is None else (wt * nll).sum())
     out["wsum"] = float(X.shape[0] if wt is None else wt.sum())
-    out["loglik"] = float(lik.loglik(eta))
-    out["chi2"] = float(lik.pearson_chi2(eta))
-    out["chi2_by"] = lik.pearson_chi2(eta, by_output=True)
-    eta0 = torch.as_tensor(b0, dtype=torch.float64).expand(X.shape[0], eta.shape[1])
-    out["null_loglik"] = float(lik.loglik(eta0))
-    out["null_chi2"] = float(lik.pearson_chi2(eta0))
-    out["null_chi2_by"] = lik.pearson_chi2(eta0, by_output=True)
-    if "maxerr" in packing.sizes:
-        out["maxerr"] = lik.max_prediction_error(eta) if X.shape[0] else 0.0
+    if "llf" in items:
+        out.update(_llf_items(lik, eta, b0, packing))
     if "grad" in items:  # of sum_i w_i nll_i, the training objective's numerator
         t = theta.clone().requires_grad_(True)
         e = lik.eta(t)
         obj = family.nll(e, lik.y)
         (g,) = torch.autograd.grad(obj.sum() if wt is None else (wt * obj).sum(), t)
         out["grad"] = g.numpy()
+    linear = lik._linear_in_theta() and lik.n_params == sum(t.numel() for t in module.parameters())
     if "curv" in items:
-        H, F = lik.curvatures(theta)
-        out["H"], out["F"] = H.numpy(), F.numpy()
+        if linear:  # no hidden layer: H = F = Z' W Z, the Newton finish's blocked Gram
+            H = _glm_gram(lik.X, family.information_eta(eta, lik.y, wt), lik.n_params)
+            out["H"] = out["F"] = H
+        else:
+            H, F = lik.curvatures(theta)
+            out["H"], out["F"] = H.numpy(), F.numpy()
     if "meat" in items:
-        out["meat"] = lik.meat(theta).numpy()
+        if linear:  # sum_i w_i u_i u_i' z_i z_i' (u the unweighted score in eta)
+            u = family.score_eta(eta, lik.y, wt)
+            div = 1.0 if wt is None else torch.where(wt > 0, wt, torch.ones_like(wt))
+            outer = u[:, :, None] * u[:, None, :]
+            out["meat"] = _glm_gram(lik.X, outer if wt is None else outer / div[:, None, None],
+                                    lik.n_params)
+        else:
+            out["meat"] = lik.meat(theta).numpy()
     return packing.pack(out)
 
 
+def _llf_items(lik, eta, b0, packing):
+    """Log-likelihood, Pearson chi-square (total, per output) at ``eta`` and at the null
+    model, and the largest prediction error of a classifier, for one chunk."""
+    out = {"loglik": float(lik.loglik(eta)), "chi2": float(lik.pearson_chi2(eta)),
+           "chi2_by": lik.pearson_chi2(eta, by_output=True)}
+    eta0 = torch.as_tensor(b0, dtype=torch.float64).expand(eta.shape[0], eta.shape[1])
+    out.update(null_loglik=float(lik.loglik(eta0)), null_chi2=float(lik.pearson_chi2(eta0)),
+               null_chi2_by=lik.pearson_chi2(eta0, by_output=True))
+    if "maxerr" in packing.sizes:
+        out["maxerr"] = lik.max_prediction_error(eta) if eta.shape[0] else 0.0
+    return out
+
+
+def _glm_gram(X, W, p):
+    """``sum_i z_i' W_i z_i`` over theta ``[weight (k x d), bias (k)]`` of one linear layer,
+    ``z = [x, 1]``: the blocked Gram of the Newton finish
+    (:func:`~neurostat.engine.solvers.newton.weighted_gram`) for each pair of outputs."""
+    k, d = W.shape[1], X.shape[1]
+    idx = [np.r_[a * d + np.arange(d), k * d + a] for a in range(k)]
+    out = np.zeros((p, p))
+    for a in range(k):
+        for b in range(a, k):
+            blk = weighted_gram(X, W[:, a, b].contiguous()).numpy()
+            out[np.ix_(idx[a], idx[b])] = blk
+            out[np.ix_(idx[b], idx[a])] = blk.T
+    return out
+
+
 def chunk_statistics(X, y, w, module, family, theta, b0, items=()):
-    """One pass over the chunks: every statistic of the likelihood at ``theta``.
+    """One pass over the chunks: the statistics of the likelihood at ``theta``.
 
     Returns a dict of numpy values: ``value`` (``sum_i w_i nll_i``, the training objective
-    times the total weight), ``wsum``, ``loglik`` (unit dispersion), ``chi2`` and ``chi2_by``
-    (Pearson chi-square, total and per output), the same three at the null model of intercept
-    ``b0``, ``maxerr`` (classifiers: the largest prediction error) and, as ``items`` asks,
-    ``grad`` (of ``value``), ``H`` and ``F`` (observed and Fisher information), ``meat``.
+    times the total weight) and ``wsum``, and as ``items`` asks: ``"llf"`` - ``loglik`` (unit
+    dispersion), ``chi2`` and ``chi2_by`` (Pearson chi-square, total and per output), the same
+    three at the null model of intercept ``b0`` (``null_*``) and ``maxerr`` (classifiers: the
+    largest prediction error); ``"grad"`` (of ``value``); ``"curv"`` - ``H`` and ``F``
+    (observed and Fisher information); ``"meat"``.
     """
     p = int(sum(t.numel() for t in module.parameters() if t.requires_grad))
     k_by = y.shape[1] if y.ndim == 2 else 1
@@ -230,7 +268,8 @@ class ChunkedLikelihood(Likelihood):
         theta = self.theta if theta is None else theta
         key = np.asarray(theta, dtype=np.float64).tobytes()
         have = self._cache.get(key)
-        need = {"grad": ("grad",), "curv": ("H", "F"), "meat": ("meat",)}
+        need = {"grad": ("grad",), "curv": ("H", "F"), "meat": ("meat",), "llf": ("loglik",)}
+        items = ("llf",) + tuple(items)
         missing = [i for i in items if have is None or any(k not in have for k in need[i])]
         if have is None or missing:
             new = chunk_statistics(self.X, self.y, self.w, self.module, self.family,

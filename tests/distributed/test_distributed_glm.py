@@ -116,7 +116,7 @@ def test_chunked_glm_families_equal_in_memory(client, case):
 
 
 def test_chunked_ridge_equals_in_memory(client):
-    X, y = _logistic(seed=4)
+    X, y = _logistic(n=1500, seed=4)
     Xd, yd = _dask(X, y)
     est = NeuralClassifier((), solver="lbfgs", alpha=0.05).fit(Xd, yd)
     ref = NeuralClassifier((), solver="lbfgs", alpha=0.05).fit(X, y)
@@ -129,7 +129,7 @@ def test_chunked_lasso_equals_scikit_learn_elastic_net(client):
     # the lasso's proximal Newton steps on the reduced Gram: scikit-learn's coordinate descent
     # (to 1e-14) minimizes the same objective, 1/(2n)|y - Xb|^2 + alpha l1 |b|_1 + ridge
     rng = np.random.default_rng(5)
-    n, p = 2000, 6
+    n, p = 1400, 6
     X = rng.normal(size=(n, p))
     y = X @ [1.5, 0, 0, -1.0, 0, 0.05] + rng.normal(size=n)
     Xd, yd = _dask(X, y)
@@ -163,7 +163,7 @@ def test_chunked_logistic_lasso_meets_its_optimality_conditions(client):
 
 
 def test_get_prediction_on_dask_inputs_is_dask_and_equals_in_memory(client):
-    X, y = _logistic(seed=7)
+    X, y = _logistic(n=1400, seed=7)
     Xd, yd = _dask(X, y)
     est = NeuralClassifier((), solver="lbfgs").fit(Xd, yd)
     ref = NeuralClassifier((), solver="lbfgs").fit(X, y)
@@ -180,11 +180,11 @@ def test_get_prediction_on_dask_inputs_is_dask_and_equals_in_memory(client):
 
 
 def test_the_client_receives_nothing_of_size_n(client):
-    # 1.2e6 x 6 float64 (58 MB) generated chunk by chunk on the workers: fit, inference and
+    # 8e5 x 6 float64 (38 MB) generated chunk by chunk on the workers: fit, inference and
     # predictions allocate a few MB in the client, far below one copy of X (tracemalloc
     # counts numpy's buffers)
-    n, p = 1_200_000, 6
-    Xd = da.random.RandomState(0).normal(size=(n, p), chunks=(150_000, p))
+    n, p = 800_000, 6
+    Xd = da.random.RandomState(0).normal(size=(n, p), chunks=(200_000, p))
     beta = np.linspace(-0.5, 0.5, p)
 
     def draw(xb, block_info=None):
@@ -201,7 +201,7 @@ def test_the_client_receives_nothing_of_size_n(client):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 0.1 * n * p * 8, peak
+    assert peak < 0.15 * n * p * 8, peak
     assert est.converged_ and 0.3 < p_hat < 0.7
 
 
