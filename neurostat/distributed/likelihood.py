@@ -65,7 +65,7 @@ def _sizes(items, p, k_by, classification):
 def _stats_block(X, y, w, *, module, family, theta, b0, items, packing):
     """One chunk's share of every statistic (the in-memory likelihood of the chunk)."""
     lik = Likelihood(module, family, X, y, w)
-    theta = torch.as_tensor(theta)
+    theta = torch.tensor(np.asarray(theta, dtype=np.float64))  # a copy: graph data are read-only
     out = {}
     with torch.no_grad():
         eta = lik.eta(theta)
@@ -170,7 +170,7 @@ def _compute(*arrays):
 
 def _eta_block(X, *, module, theta):
     lik_module = module
-    params = Likelihood.unflatten(_Params(lik_module), torch.as_tensor(theta))
+    params = Likelihood.unflatten(_Params(lik_module), torch.tensor(np.asarray(theta)))
     with torch.no_grad():
         return torch.func.functional_call(lik_module, params, (torch.from_numpy(
             np.ascontiguousarray(X, dtype=np.float64)),)).numpy()
@@ -206,7 +206,7 @@ def _effects_block(X, *, module, theta, m):
     if n == 0:
         return np.zeros(1 + d + m * (d + 1) * (1 + theta.size))
     lik = Likelihood(module, _NoFamily(), X, np.zeros(n))
-    f, D = average_derivatives(lik, torch.as_tensor(theta), X, intercept=True)
+    f, D = average_derivatives(lik, torch.tensor(np.asarray(theta)), X, intercept=True)
     f, D = f.reshape(m, d + 1), D.reshape(m, d + 1, -1)
     xbar = X.mean(0)
     f[:, 0] += f[:, 1:] @ xbar  # back to the mean of eta
