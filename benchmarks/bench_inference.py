@@ -58,6 +58,40 @@ def run_neurostat_parts(X, y):
     return t1 - t0, t2 - t1
 
 
+#: the stages whose CPU time the breakdown reports (function name -> stage)
+STAGES = {"standardizer": "fit: standardize the inputs (2 passes)",
+          "_fun": "fit: L-BFGS objective and gradient evaluations",
+          "weighted_gram": "fit: Newton finish's Hessian X'WX (once)",
+          "value_and_grad": "fit: Newton finish's gradients",
+          "curvatures": "inference: information X'WX at the final parameters",
+          "check_separation": "inference: separation check (fitted probabilities)"}
+
+
+def breakdown(X, y):
+    """Where fit + inference of the logistic GLM spend their time (cProfile, cumulative
+    seconds of each stage and of the whole), to see what reusing the fit's curvature could
+    save."""
+    import cProfile
+    import pstats
+
+    from neurostat import NeuralClassifier
+
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    est = NeuralClassifier((), solver="lbfgs").fit(X, y)
+    t1 = time.perf_counter()
+    _ = est.inference().bse
+    prof.disable()
+    t2 = time.perf_counter()
+    stats = pstats.Stats(prof).stats
+    out = {"fit_s": t1 - t0, "inference_s": t2 - t1, "stages": {}}
+    for (_, _, name), (_, _, _, cum, _) in stats.items():
+        if name in STAGES:
+            out["stages"][STAGES[name]] = out["stages"].get(STAGES[name], 0.0) + cum
+    return out
+
+
 def run_torch(X, y, block=1 << 16):
     """Bare PyTorch: float64 L-BFGS on the mean nll, then X'WX summed in row blocks."""
     Xt = torch.from_numpy(np.column_stack([np.ones(len(y)), X]))
@@ -107,7 +141,8 @@ def bench_logistic(n, repeats):
     fit_s, inf_s = run_neurostat_parts(X, y)
     ref_params, ref_bse = outputs["statsmodels"]
     out = {"n": n, "p": X.shape[1], "repeats": repeats,
-           "neurostat_fit_s": fit_s, "neurostat_inference_s": inf_s}
+           "neurostat_fit_s": fit_s, "neurostat_inference_s": inf_s,
+           "breakdown": breakdown(X, y)}
     for k in names:
         out[k] = {"wall_median_s": float(np.median(wall[k])), "cpu_median_s":
                   float(np.median(cpu[k])), "wall_s": wall[k], "cpu_s": cpu[k]}
@@ -182,7 +217,7 @@ def main(argv=None):
               f"{r['torch_lbfgs']['wall_median_s']:.3f}s", flush=True)
     result["net"] = bench_net(args.repeats)
     net = result["net"]
-    result["load_average"] = __import__("os").getloadavg()
+    result["load_average"] = __import__("os").getloadavg()  # busy machines: read cpu ratios
     print(f"net (100 hidden, n=10,000, {net['n_params']} params): inference "
           f"{net['inference_wall_median_s']:.2f}s wall, {net['inference_cpu_median_s']:.2f}s cpu "
           f"(fit {net['fit_lbfgs_s']:.1f}s)")

@@ -100,6 +100,19 @@ def float64_forward(module, X, device=None, chunk=PREDICT_CHUNK):
     return torch.cat(out).numpy()
 
 
+def is_dask_collection(obj):
+    """True for a dask array, DataFrame, Series or delayed object, without importing dask.
+
+    A dask collection can exist only when dask was imported by the caller, so with dask absent
+    from ``sys.modules`` the answer is False at no cost (``import neurostat`` never imports it).
+    """
+    import sys
+
+    if "dask" not in sys.modules:
+        return False
+    return bool(sys.modules["dask"].is_dask_collection(obj))
+
+
 def default_feature_names(n_features):
     """``["x0", "x1", ...]``: the names of inputs without column names."""
     return [f"x{i}" for i in range(n_features)]

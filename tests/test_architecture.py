@@ -57,9 +57,9 @@ def _floor(name):
 
 @pytest.mark.parametrize("floor, forbidden", [
     ("engine", {"estimators", "inference", "survival", "ppr", "gp", "dropout", "regularization",
-                "selection", "plotting", "demo", "datasets"}),
+                "selection", "plotting", "demo", "datasets", "distributed"}),
     ("inference", {"estimators", "survival", "ppr", "gp", "dropout", "regularization",
-                   "selection", "plotting", "demo"}),
+                   "selection", "plotting", "demo", "distributed"}),
     ("_utils", {"engine", "estimators", "inference", "survival", "ppr", "gp"}),
 ])
 def test_floors_import_only_downwards(floor, forbidden):

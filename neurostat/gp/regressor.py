@@ -17,10 +17,10 @@ from ._exact import (
     cholesky_solve,
     cross_kernel,
     factorize,
-    fit_hyperparameters,
     half_solve,
 )
 from ._iterative import KernelOperator, _Woodbury, kernel_fn, pivoted_cholesky, solve
+from ._optimize import fit_hyperparameters
 from ._recursions import ACTIVATIONS
 from .nngp_kernel import NNGPKernel
 from .ntk_kernel import NTKKernel

@@ -4,9 +4,9 @@ import warnings
 
 from . import covariance
 from .bootstrap import bootstrap_statistics
+from .covariance import MAX_HESSIAN_PARAMS, InferenceWarning  # noqa: F401 (public here too)
 from .debiased import debiased_effects
 from .lastlayer import last_layer_statistics
-from .covariance import MAX_HESSIAN_PARAMS, InferenceWarning  # noqa: F401 (public here too)
 from .statistics import curvature_statistics, with_covariance
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "cluster", "bootstrap")
@@ -17,13 +17,7 @@ def check_separation(model):
     lik = model.likelihood
     if not lik.family.classification:
         return False
-    mu = lik.mean(model.eta())
-    y = lik.y
-    if mu.ndim == 1:
-        err = (mu - y).abs()
-    else:
-        err = 1.0 - mu.gather(1, y.long()[:, None])[:, 0]
-    if float(err.max()) < 1e-6:
+    if lik.max_prediction_error(model.eta()) < 1e-6:
         warnings.warn(
             "Perfect separation or prediction detected, parameter may not be identified: "
             "the maximum likelihood estimate does not exist, coefficients diverge and their "
@@ -125,7 +119,9 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
     lik = model.likelihood
     large = lik.n_params > covariance.MAX_HESSIAN_PARAMS
     net = not model.layout.is_glm
-    debias = effects == "crossfit" and net and model.family.additive
+    # nets on data held in chunks (dask) keep the delta method: cross-fitting refits in memory
+    debias = (effects == "crossfit" and net and model.family.additive
+              and not getattr(lik, "chunked", False))
     if large and not debias and cov_type != "bootstrap":
         raise ValueError(
             f"The network has {lik.n_params} parameters; a dense Hessian of that size "

@@ -93,6 +93,8 @@ def effect_params(model, X=None):
         D = np.zeros((idx.size, lik.n_params))
         D[np.arange(idx.size), idx] = 1.0
         return lik.theta.numpy()[idx].copy(), D
+    if X is None and getattr(lik, "chunked", False):  # data in chunks: reduced over them
+        return lik.average_derivatives(intercept=layout.has_intercept)
     X = lik.X.numpy() if X is None else np.asarray(X)
     # the model's weights average its own rows
     w = None if lik.w is None or len(X) != lik.n_rows else lik.w.numpy()

@@ -58,6 +58,11 @@ class Likelihood:
         self.y = yt if not yt.is_floating_point() else yt.to(torch.float64)
         self.w = None if sample_weight is None else torch.as_tensor(
             np.asarray(sample_weight, dtype=np.float64))
+        self._init_parameters()
+
+    def _init_parameters(self):
+        """``names``, ``shapes``, the fixed entries and ``theta`` from ``self.module`` (a
+        likelihood over data held elsewhere sets its data itself and calls this)."""
         named = [(k, p) for k, p in self.module.named_parameters() if p.requires_grad]
         self.names = [k for k, _ in named]
         self.shapes = [p.shape for _, p in named]
@@ -137,6 +142,19 @@ class Likelihood:
         ever called with all rows.
         """
         return self.family.loglik(eta, self.y[rows], self._w(rows), scale)
+
+    def pearson_chi2(self, eta, by_output=False):
+        """The family's Pearson chi-square at linear predictor ``eta`` of all rows (the
+        residual sum of squares for gaussian); with ``by_output`` one per output column."""
+        return self.family.pearson_chi2(eta, self.y, self.w, by_output=by_output)
+
+    def max_prediction_error(self, eta):
+        """Largest ``|y_i - mu_i|`` over the rows (for classes: one minus the probability of the
+        observed class): below 1e-6 for a classifier, the fit predicts perfectly."""
+        mu = self.mean(eta)
+        if mu.ndim == 1:
+            return float((mu - self.y).abs().max())
+        return float((1.0 - mu.gather(1, self.y.long()[:, None])[:, 0]).max())
 
     def _w(self, rows):
         return None if self.w is None else self.w[rows]

@@ -146,6 +146,9 @@ class StatisticalModel:
         subclass, as the Cox model's).
     groups : ndarray or None
         The cluster of each row of the data (``cov_type="cluster"``), or None.
+    chunked : object or None
+        Operations on inputs held in chunks (dask collections, :mod:`neurostat.distributed`):
+        ``chunked.get_prediction(results, X)``; None where the estimator offers none.
     """
 
     likelihood: object
@@ -160,6 +163,7 @@ class StatisticalModel:
     prepare_X: object = None
     results_class: type = None
     groups: np.ndarray = None
+    chunked: object = None
 
     @property
     def family(self):

@@ -6,6 +6,7 @@ import torch
 from scipy import stats as sps
 from torch.func import jacrev, vmap
 
+from .._utils import is_dask_collection
 from .effects import average_derivatives, delta_cov
 
 
@@ -130,6 +131,10 @@ def get_prediction(res, X=None):
     """Predicted means at X (default: the data) with delta-method standard errors from the
     parameter covariance (:class:`PredictionResults`)."""
     lik = res.likelihood
+    if is_dask_collection(X) or (X is None and is_dask_collection(lik.X)):
+        if res.model.chunked is None:
+            raise TypeError(f"{res.model.name} does not predict on dask collections.")
+        return res.model.chunked.get_prediction(res, X)  # dask results, chunk by chunk
     fam = lik.family
     use_t = bool(fam.has_scale and res.cov_type == "nonrobust")
     obs_scale = res.scale if fam.location_scale else None

@@ -92,7 +92,7 @@ def pearson_chi2(lik, theta, by_output=False):
     with ``by_output`` one per output column (an array)."""
     with torch.no_grad():
         eta = lik.eta(theta)
-    return lik.family.pearson_chi2(eta, lik.y, lik.w, by_output=by_output)
+    return lik.pearson_chi2(eta, by_output=by_output)
 
 
 def llf_at(lik, eta, scale=None):
@@ -102,7 +102,7 @@ def llf_at(lik, eta, scale=None):
     fam = lik.family
     if not fam.has_scale:
         return float(lik.loglik(eta))
-    chi2 = fam.pearson_chi2(eta, lik.y, lik.w, by_output=separate_scales(lik))
+    chi2 = lik.pearson_chi2(eta, by_output=separate_scales(lik))
     k = lik.y.shape[1] if lik.y.ndim == 2 else 1
     return float(lik.loglik(eta, scale=fam.llf_scale(chi2, lik.nobs, k, scale)))
 

@@ -71,7 +71,7 @@ def test_fit_in_row_blocks_matches_one_block(kind, mode, monkeypatch):
     """The training kernel is filled and differentiated (by hand in forward mode, or by
     autograd block by block, the path of the quadrature activations) by row blocks of the upper
     triangle; 16-row blocks at n = 60 give the fit of one block."""
-    from neurostat.gp import _exact
+    from neurostat.gp import _exact, _optimize
 
     X, y = _data(n=60)
     if mode == "reverse":  # relu by the generic path: autograd through its closed form
@@ -82,7 +82,8 @@ def test_fit_in_row_blocks_matches_one_block(kind, mode, monkeypatch):
     names, theta = ["weight_variance", "bias_variance", "noise"], np.log([1.7, 0.4, 0.08])
 
     def objective():
-        obj = _exact._Objective(_exact.TrainKernel(x, 2, "relu", kind == "ntk"), t, names, {})
+        obj = _optimize._Objective(_exact.TrainKernel(x, 2, "relu", kind == "ntk"), t, names,
+                                   {})
         return obj.value(theta), obj.gradient(), len(obj.kernel.blocks)
 
     args = dict(depth=2, kernel=kind, max_iter=30, random_state=0)
@@ -219,7 +220,8 @@ def test_training_objective_matches_gpytorch_exact_mll(kind, activation):
     import gpytorch
 
     from neurostat.gp import NTKKernel
-    from neurostat.gp._exact import TrainKernel, _Objective
+    from neurostat.gp._exact import TrainKernel
+    from neurostat.gp._optimize import _Objective
     from neurostat.gp.regressor import _ExactGP
 
     X, y = _data(n=30)
@@ -258,7 +260,7 @@ def test_training_objective_matches_gpytorch_exact_mll(kind, activation):
 def test_staged_fit_reaches_the_single_stage_optimum():
     """Nested subsamples (60 -> 120 -> 240 rows here, 300 -> ... -> n by default) warm-start
     the fit: the same maximum of the full marginal likelihood, fewer full-size evaluations."""
-    from neurostat.gp._exact import fit_hyperparameters
+    from neurostat.gp._optimize import fit_hyperparameters
 
     X, y = _data(n=240)
     x, t = torch.from_numpy(X), torch.from_numpy((y - y.mean()) / y.std())

@@ -201,24 +201,29 @@ class MinibatchSolver:
 
     def _epoch(self, data, history, loss_scale):
         """One pass over the data; returns the epoch's penalized objective (reported scale)."""
-        module, family, penalty, optimizer = self.module, self.family, self.penalty, \
-            self.optimizer
         X, y, w = data
         n = X.shape[0]
-        bs = self.config.n_batch(n)
-        weights = module.penalized_parameters()
-        add_l2 = penalty.l2 > 0 and self.config.solver != "adamw"
         wsum = float(n) if w is None else float(w.sum())
-        stepper = self._step
-        module.train()
+        self.module.train()
         if self.config.shuffle:
             perm = torch.randperm(n, device=X.device)
             Xe, ye = X[perm], y[perm]
             we = None if w is None else w[perm]
         else:
             Xe, ye, we = X, y, w
-        total = torch.zeros((), device=X.device, dtype=X.dtype)
-        for start in range(0, n, bs):
+        total = self._batches(Xe, ye, we, self.config.n_batch(n))
+        return self._end_epoch(total, n, wsum, history, loss_scale)
+
+    def _batches(self, Xe, ye, we, bs):
+        """Steps on consecutive minibatches of ``bs`` rows of (Xe, ye, we); returns the
+        weighted sum of their losses (a tensor on the device)."""
+        module, family, penalty, optimizer = self.module, self.family, self.penalty, \
+            self.optimizer
+        weights = module.penalized_parameters()
+        add_l2 = penalty.l2 > 0 and self.config.solver != "adamw"
+        stepper = self._step
+        total = torch.zeros((), device=Xe.device, dtype=Xe.dtype)
+        for start in range(0, Xe.shape[0], bs):
             xb, yb = Xe[start:start + bs], ye[start:start + bs]
             wb = None if we is None else we[start:start + bs]
             if self.augment is not None:
@@ -231,12 +236,19 @@ class MinibatchSolver:
             if penalty.l1 > 0:
                 penalty.prox_(weights, optimizer.param_groups[0]["lr"], optimizer)
             total += loss.detach() * (xb.shape[0] if wb is None else wb.sum())
+        return total
+
+    def _end_epoch(self, total, n, wsum, history, loss_scale):
+        """Record an epoch of ``n`` rows (total weight ``wsum``) whose weighted loss sum is
+        ``total``; returns its penalized objective on the reported scale."""
         history.n_iter += 1
         history.t += n
         epoch_loss = total.item() / wsum
         if not np.isfinite(epoch_loss):
-            raise diverged(history.n_iter, self.config.solver, optimizer.param_groups[0]["lr"])
-        epoch_loss = (epoch_loss + float(penalty.value(weights))) * loss_scale
+            raise diverged(history.n_iter, self.config.solver,
+                           self.optimizer.param_groups[0]["lr"])
+        weights = self.module.penalized_parameters()
+        epoch_loss = (epoch_loss + float(self.penalty.value(weights))) * loss_scale
         history.loss_curve.append(epoch_loss)
         return epoch_loss
 
