@@ -65,6 +65,8 @@ class NNGPClassifier(ClassifierMixin, BaseEstimator):
         Fitted scales (one binary problem for two classes, one per class otherwise).
     log_marginal_likelihood_ : ndarray of shape (n_problems,)
         Laplace approximate :math:`\log p(y \mid X)` of each binary problem.
+    n_iter_ : ndarray of shape (n_problems,)
+        Newton iterations of the final posterior-mode search of each binary problem.
     n_features_in_ : int
 
     See Also
@@ -145,8 +147,9 @@ class NNGPClassifier(ClassifierMixin, BaseEstimator):
 
     def _gram(self, A, B, diag=False):
         """The network kernel between rows of ``A`` and ``B`` (float64 numpy)."""
-        a = torch.as_tensor(A, dtype=torch.float64)
-        b = a if B is A else torch.as_tensor(B, dtype=torch.float64)
+        # copies: validated inputs may be read-only views, which torch will not wrap
+        a = torch.tensor(A, dtype=torch.float64)
+        b = a if B is A else torch.tensor(B, dtype=torch.float64)
         w, bv, ntk = float(self.weight_variance), float(self.bias_variance), self.kernel == "ntk"
         with torch.no_grad():
             if self.architecture == "conv":
@@ -179,8 +182,8 @@ class NNGPClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"NNGPClassifier needs samples of at least 2 classes; got only "
-                f"{self.classes_[0]!r}"
+                f"NNGPClassifier needs samples of at least 2 classes; got 1 class "
+                f"({self.classes_[0]!r})"
             )
         self.image_shape_ = (
             self._image_shape(X.shape[1]) if self.architecture == "conv" else None
@@ -193,6 +196,8 @@ class NNGPClassifier(ClassifierMixin, BaseEstimator):
                       for t in problems]
         self.scale_ = np.array([f["scale"] for f in self._fits])
         self.log_marginal_likelihood_ = np.array([f["log_z"] for f in self._fits])
+        # Newton iterations of the final mode search, per one-vs-rest problem
+        self.n_iter_ = np.array([f["n_iter"] for f in self._fits])
         return self
 
     def _latent(self, X):
@@ -210,7 +215,11 @@ class NNGPClassifier(ClassifierMixin, BaseEstimator):
         return out
 
     def decision_function(self, X):
-        """Posterior mean of the latent function (one column per class beyond two).
+        """Log-odds of :meth:`predict_proba` (binary) or its log-probabilities (one column per
+        class), so that rankings agree with the probabilities.
+
+        The posterior mean of the latent function, which ranks points differently where their
+        predictive variances differ, is :meth:`predict_latent`.
 
         Parameters
         ----------
@@ -220,10 +229,33 @@ class NNGPClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,) or (n_samples, n_classes)
         """
+        P = np.clip(self.predict_proba(X), 1e-300, None)
+        if P.shape[1] == 2:
+            return np.log(P[:, 1]) - np.log(P[:, 0])
+        return np.log(P)
+
+    def predict_latent(self, X, return_std=False):
+        """Laplace posterior of the latent function at ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+            Also return the latent posterior standard deviation.
+
+        Returns
+        -------
+        mean : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One column per one-vs-rest problem beyond two classes.
+        std : ndarray of the same shape, only if ``return_std``
+        """
         check_is_fitted(self)
         lat = self._latent(X)
         means = np.column_stack([m for m, _ in lat])
-        return means[:, 0] if means.shape[1] == 1 else means
+        stds = np.sqrt(np.column_stack([v for _, v in lat]))
+        if means.shape[1] == 1:
+            means, stds = means[:, 0], stds[:, 0]
+        return (means, stds) if return_std else means
 
     def predict_proba(self, X):
         """Class probabilities: the logistic function averaged over the latent predictive
@@ -281,7 +313,8 @@ def _laplace(K, t, f0, max_iter):
     f = f0.copy()
     s = 2 * t - 1
     log_z_old = -np.inf
-    for _ in range(max_iter):
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (the count is returned)
         pi = expit(f)
         W = pi * (1 - pi)
         sw = np.sqrt(W)
@@ -299,7 +332,8 @@ def _laplace(K, t, f0, max_iter):
     sw = np.sqrt(pi * (1 - pi))
     B = np.eye(n) + sw[:, None] * K * sw[None, :]
     L = cholesky(B, lower=True, check_finite=False)
-    return {"f": f, "pi": pi, "sw": sw, "L": L, "y": t, "log_z": _log_z(t, f, L)}
+    return {"f": f, "pi": pi, "sw": sw, "L": L, "y": t, "log_z": _log_z(t, f, L),
+            "n_iter": n_iter}
 
 
 def _log_z(t, f, L):

@@ -124,3 +124,20 @@ def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         check(estimator)
+
+
+def test_latent_posterior_and_decision_function():
+    """The averaged logistic is symmetric about 0, so the latent posterior mean has the sign of
+    the log-odds; the decision function is the log-odds of predict_proba, and the latent sd is
+    positive and no larger than the prior sd (scale * k(x, x))."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=80, n_features=4, random_state=0)
+    clf = NNGPClassifier().fit(X[:60], y[:60])
+    mean, std = clf.predict_latent(X[60:], return_std=True)
+    P = clf.predict_proba(X[60:])
+    np.testing.assert_allclose(clf.decision_function(X[60:]), np.log(P[:, 1] / P[:, 0]),
+                               rtol=1e-12)
+    np.testing.assert_array_equal(mean > 0, P[:, 1] > 0.5)
+    prior_sd = np.sqrt(clf.scale_[0] * clf._gram(X[60:], X[60:], diag=True))
+    assert np.all(std > 0) and np.all(std <= prior_sd * (1 + 1e-9))

@@ -147,6 +147,9 @@ def test_collinear_inputs_warn_pseudo_inverse():
 
 
 def test_too_many_parameters_suggests_bootstrap():
+    """Above MAX_HESSIAN_PARAMS the dense Hessian is never formed: the delta method has no
+    covariance and is refused with the alternatives named; the default (cross-fitted effects,
+    last-layer covariance for predictions) still runs."""
     X, y = _ridge_data(30)
     est = NeuralRegressor((4,), solver="lbfgs", max_iter=5).fit(X, y)
     import neurostat.inference.covariance as covariance
@@ -154,6 +157,8 @@ def test_too_many_parameters_suggests_bootstrap():
     covariance.MAX_HESSIAN_PARAMS = 10
     try:
         with pytest.raises(ValueError, match="bootstrap"):
-            est.inference()
+            est.inference(effects="delta")
+        res = est.inference(random_state=0)
+        assert np.all(np.isfinite(res.bse)) and np.all(res.bse > 0)
     finally:
         covariance.MAX_HESSIAN_PARAMS = old

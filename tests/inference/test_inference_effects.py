@@ -87,7 +87,7 @@ def test_net_effects_are_average_derivatives_with_delta_se():
     X, y = _net_data()
     est = NeuralClassifier((4,), activation="tanh", solver="lbfgs", alpha=1e-2,
                            random_state=0).fit(X, y)
-    res = est.inference()
+    res = est.inference(effects="delta")
     # effect_j = mean_i d eta / d x_ij by central finite differences (1e-6)
     h = 1e-5
     for j in range(3):

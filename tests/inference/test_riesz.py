@@ -16,7 +16,7 @@ def test_linear_dictionary_is_the_gaussian_score():
     """With the linear dictionary the representer of every input is (S^-1 (x - xbar))_j, S the
     sample covariance (with ddof 0): -d log p / dx_j of the fitted normal."""
     X = _correlated(np.random.default_rng(0), 500)
-    a = RieszRepresenter(degree=1, ridge=0.0, knots=()).fit(X).transform(X)
+    a = RieszRepresenter(degree=1, ridge=0.0, knots=(), ridge_grid=()).fit(X).transform(X)
     S = np.cov(X, rowvar=False, bias=True)
     np.testing.assert_allclose(a, (X - X.mean(0)) @ np.linalg.inv(S), rtol=1e-9, atol=1e-10)
 
@@ -100,3 +100,19 @@ def test_binary_input_representer_is_the_propensity_weighting():
     Xh[:, 1], Xl[:, 1] = 5.0, 2.0
     target = np.mean(f(Xh) - f(Xl)) / 3.0
     assert np.mean(a * f(X)) == pytest.approx(target, rel=0.03)
+
+
+def test_constant_and_separated_inputs():
+    """A constant input gets the zero representer (its effect is the plug-in); a binary input
+    perfectly predicted by another (separation) still gets finite, clipped weights."""
+    rng = np.random.default_rng(0)
+    n = 200
+    x = rng.normal(size=n)
+    d = (x > 0).astype(float)  # separated by x
+    X = np.column_stack([x, np.zeros(n), d])
+    r = RieszRepresenter().fit(X)
+    A = r.transform(X)
+    assert r.kinds_ == ["continuous", "constant", "binary"]
+    assert np.all(A[:, 1] == 0) and np.all(np.isfinite(A))
+    # clipped propensities bound the binary weights by 1 / clip
+    assert np.abs(A[:, 2]).max() <= 1 / r.clip + 1e-9
