@@ -33,7 +33,7 @@ def check_separation(model):
 
 
 def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_weight=None,
-              n_bootstrap=200, n_jobs=None, random_state=None):
+              n_bootstrap=200, n_jobs=None, random_state=None, offset=None):
     """Statistical results for a fitted neurostat estimator, in statsmodels' vocabulary.
 
     Parameters
@@ -62,6 +62,8 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
         joblib's ``n_jobs`` for the bootstrap.
     random_state : int, RandomState or None
         Seeds the bootstrap resamples.
+    offset : array-like of shape (n_samples,), default=None
+        The offset of the rows of X (default: none; with X=None the one given to ``fit``).
 
     Returns
     -------
@@ -94,7 +96,8 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
         raise ValueError(f"cov_type={cov_type!r} is not one of {COV_TYPES}.")
     if not (isinstance(alpha, float | int) and 0 < alpha < 1):
         raise ValueError(f"alpha must be a float in (0, 1); got {alpha!r}.")
-    model = est._statistical_model(X, y, sample_weight)
+    model = (est._statistical_model(X, y, sample_weight) if offset is None
+             else est._statistical_model(X, y, sample_weight, offset=offset))
     lik = model.likelihood
     if lik.n_params > covariance.MAX_HESSIAN_PARAMS and cov_type != "bootstrap":
         raise ValueError(

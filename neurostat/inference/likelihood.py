@@ -32,7 +32,11 @@ class Likelihood:
     y : ndarray of shape (n_samples,) or (n_samples, n_targets)
         Encoded target (0/1, 0..K-1 or numeric), as the family's ``nll`` expects.
     sample_weight : ndarray of shape (n_samples,) or None
-        Frequency weights; the log-likelihood is ``sum_i w_i l_i``.
+        Frequency weights; the log-likelihood is ``sum_i w_i l_i`` (for a family whose
+        weights are not frequency weights, as binomial trials, ``nobs`` counts rows).
+    offset : ndarray of shape (n_samples,) or None
+        Added to the network's output: ``eta = f(x) + offset`` (the family says which linear
+        predictors it enters).
 
     Attributes
     ----------
@@ -40,6 +44,8 @@ class Likelihood:
         The fitted parameters, flattened in ``module.named_parameters()`` order.
     names, shapes : lists
         Name and shape of each parameter block of ``theta``.
+    offset, offset_input : tensor (n, k) / ndarray (n,) or None
+        The offset as added to eta, and as given.
     """
 
     @property
@@ -47,7 +53,7 @@ class Likelihood:
         """The family's log-likelihood is a sum of per-row terms (computed in row blocks)."""
         return self.family.additive
 
-    def __init__(self, module, family, X, y, sample_weight=None):
+    def __init__(self, module, family, X, y, sample_weight=None, offset=None):
         self.module = copy.deepcopy(module).cpu().double().eval()
         self.family = family
         X = np.asarray(X, dtype=np.float64)
@@ -58,6 +64,9 @@ class Likelihood:
         self.y = yt if not yt.is_floating_point() else yt.to(torch.float64)
         self.w = None if sample_weight is None else torch.as_tensor(
             np.asarray(sample_weight, dtype=np.float64))
+        self.offset_input = None if offset is None else np.asarray(offset, dtype=np.float64)
+        self.offset = None if offset is None else family.offset_eta(
+            torch.as_tensor(np.asarray(offset, dtype=np.float64)), self._n_out())
         named = [(k, p) for k, p in self.module.named_parameters() if p.requires_grad]
         self.names = [k for k, _ in named]
         self.shapes = [p.shape for _, p in named]
@@ -70,7 +79,9 @@ class Likelihood:
     @property
     def nobs(self):
         """Number of observations: the rows, or with frequency weights their sum."""
-        return self.n_rows if self.w is None else float(self.w.sum())
+        if self.w is None or not self.family.frequency_weights:
+            return self.n_rows
+        return float(self.w.sum())
 
     @property
     def n_rows(self):
@@ -108,10 +119,17 @@ class Likelihood:
                 mask[sl[k]] = True
         return mask
 
-    def eta(self, theta, X=None):
-        """Linear predictor ``(n, k)`` at ``theta`` for inputs X (default: the data)."""
-        X = self.X if X is None else X
-        return functional_call(self.module, self.unflatten(theta), (X,))
+    def eta(self, theta, X=None, offset=None):
+        """Linear predictor ``(n, k)`` at ``theta`` for inputs X (default: the data, with its
+        offset) plus ``offset`` ((n, k) tensor or None)."""
+        if X is None:
+            X, offset = self.X, self.offset
+        out = functional_call(self.module, self.unflatten(theta), (X,))
+        return out if offset is None else out + offset
+
+    def offset_rows(self, rows):
+        """The offset of ``rows`` ((n_rows, k) tensor) or None."""
+        return None if self.offset is None else self.offset[rows]
 
     def rows(self, block=None):
         """Row slices covering the data in blocks of about ``_BLOCK_ENTRIES`` entries."""
@@ -122,7 +140,9 @@ class Likelihood:
         return [slice(s, min(n, s + block)) for s in range(0, n, block)]
 
     def _n_out(self):
-        return self.module.output_layer.out_features
+        # the width of eta: the network's outputs and any ancillary predictors
+        return (getattr(self.module, "n_linear_predictors", None)
+                or self.module.output_layer.out_features)
 
     def _sub(self, rows):
         w = None if self.w is None else self.w[rows]
@@ -174,7 +194,7 @@ class Likelihood:
         out = torch.empty(self.n_rows, self.n_params, dtype=torch.float64)
         for r in self._blocks():
             with torch.no_grad():
-                e = self.eta(theta, self.X[r])
+                e = self.eta(theta, self.X[r], self.offset_rows(r))
             out[r] = self.family.score_obs(self.jacobian(theta, r), e, self.y[r], self._w(r))
         return out
 
@@ -189,9 +209,9 @@ class Likelihood:
         M = torch.zeros(self.n_params, self.n_params, dtype=torch.float64)
         for r in self._blocks():
             with torch.no_grad():
-                e = self.eta(theta, self.X[r])
+                e = self.eta(theta, self.X[r], self.offset_rows(r))
             S = self.family.score_obs(self.jacobian(theta, r), e, self.y[r], self._w(r))
-            if self.w is not None and self.additive:
+            if self.w is not None and self.additive and self.family.frequency_weights:
                 w = self.w[r]
                 S = S / torch.sqrt(torch.where(w > 0, w, torch.ones_like(w)))[:, None]
             M += S.T @ S
@@ -213,20 +233,26 @@ class Likelihood:
         ``R = sum_i u_i' d^2 eta_i / d theta^2`` with ``u = dl/deta`` (zero with no hidden layer;
         closed form for one hidden layer, autograd otherwise). Summed in row blocks for an
         additive family. ``F`` is positive semi-definite even away from a maximum of the
-        likelihood (penalized fits).
+        likelihood (penalized fits). For a family whose ``W`` is the expected information
+        (``expected_information``: a non-canonical link), ``H`` uses the observed one.
         """
         theta = self.theta if theta is None else theta
         p = self.n_params
+        fam = self.family
         F = torch.zeros(p, p, dtype=torch.float64)
         R = torch.zeros(p, p, dtype=torch.float64)
+        Fo = torch.zeros(p, p, dtype=torch.float64) if fam.expected_information else None
         for r in self._blocks():
             with torch.no_grad():
-                e = self.eta(theta, self.X[r])
-            F += self.family.information(self.jacobian(theta, r), e, self.y[r], self._w(r))
+                e = self.eta(theta, self.X[r], self.offset_rows(r))
+            G = self.jacobian(theta, r)
+            F += fam.information(G, e, self.y[r], self._w(r))
+            if Fo is not None:
+                Fo += fam.information(G, e, self.y[r], self._w(r), observed=True)
             if not self._linear_in_theta():
                 R += self.curvature(theta, self.score_eta(e, r), r)
         F = 0.5 * (F + F.T)
-        H = F - 0.5 * (R + R.T)
+        H = (F if Fo is None else 0.5 * (Fo + Fo.T)) - 0.5 * (R + R.T)
         return H, F
 
     def _linear_in_theta(self):
@@ -248,9 +274,22 @@ class Likelihood:
         return torch.func.hessian(s)(theta)
 
     def null_eta(self):
-        """Linear predictor of the family's null model at every row (n, k)."""
+        """Linear predictor of the family's null model at every row (n, k): with an offset,
+        the intercepts fitted by Newton steps on the constant-only model plus the offset."""
         w = None if self.w is None else self.w.numpy()
-        return self.family.null_eta(self.y.numpy(), w, self._n_out())
+        eta = self.family.null_eta(self.y.numpy(), w, self._n_out())
+        if self.offset is None or not self.additive:
+            return eta
+        b = eta[0].clone()
+        for _ in range(50):
+            e = b.expand_as(self.offset) + self.offset
+            u = self.family.score_eta(e, self.y, self.w).sum(0)
+            W = self.family.information_eta(e, self.y, self.w).sum(0)
+            step = torch.linalg.solve(W, u)
+            b = b + step
+            if float(step.abs().max()) < 1e-13 * (1 + float(b.abs().max())):
+                break
+        return b.expand_as(self.offset) + self.offset
 
     def null_loglik(self, scale=1.0):
         """Log-likelihood of the null model (intercept only; for Cox, no covariate effect)."""

@@ -6,14 +6,23 @@ import torch
 from scipy import stats as sps
 from torch.func import jacrev, vmap
 
+from .._utils import check_offset
 from .effects import average_derivatives, delta_cov
 
 
-def _data(res, X):
+def _data(res, X, offset=None):
+    """``(X, offset)`` as tensors: the data's, or validated new inputs and their offset."""
+    lik = res.likelihood
     if X is None:
-        return res.likelihood.X
+        if offset is not None:
+            raise ValueError("Pass X with the offset (without X the data's own offset is used).")
+        return lik.X, lik.offset
     X = res.model.prepare_X(X)
-    return torch.as_tensor(np.array(X, dtype=np.float64, order="C"))
+    Xt = torch.as_tensor(np.array(X, dtype=np.float64, order="C"))
+    if offset is None:
+        return Xt, None
+    o = torch.as_tensor(check_offset(offset, Xt.shape[0]))
+    return Xt, lik.family.offset_eta(o, lik._n_out())
 
 
 def _mean2d(lik):
@@ -23,16 +32,18 @@ def _mean2d(lik):
     return mean
 
 
-def _row_jacobian(lik, X, fn):
+def _row_jacobian(lik, X, fn, offset=None):
     """(n, m, p) Jacobian of fn(eta(x_i)) with respect to theta, in row blocks."""
     theta = lik.theta
+    offset = torch.zeros(X.shape[0], lik._n_out(), dtype=X.dtype) if offset is None else offset
 
-    def one(t, x):
-        return fn(lik.eta(t, x[None]))[0]
+    def one(t, x, o):
+        return fn(lik.eta(t, x[None], o[None]))[0]
 
     out, block = [], max(1, (1 << 22) // max(1, lik.n_params * 4))
     for s in range(0, X.shape[0], block):
-        out.append(vmap(jacrev(one), in_dims=(None, 0))(theta, X[s:s + block]).detach())
+        out.append(vmap(jacrev(one), in_dims=(None, 0, 0))(
+            theta, X[s:s + block], offset[s:s + block]).detach())
     return torch.cat(out) if out else torch.zeros(0, 1, lik.n_params, dtype=torch.float64)
 
 
@@ -50,14 +61,19 @@ class PredictionResults:
     For one linear predictor with a monotone link the interval is computed on the link scale
     and mapped through the inverse link (statsmodels' GLM convention); ``mean_se`` is the delta
     method on the response scale. For several classes the intervals are ``mean +- q se``
-    clipped to [0, 1].
+    clipped to [0, 1]. For a gaussian response (``obs_var``, the variance of a new
+    observation: the dispersion, or ``sigma(x)^2`` of the heteroscedastic gaussian)
+    ``summary_frame(obs=True)`` adds prediction intervals ``mean +- q sqrt(se^2 + obs_var)``,
+    statsmodels' ``obs_ci_lower`` / ``obs_ci_upper``.
     """
 
-    def __init__(self, predicted_mean, se_mean, linpred, se_linpred, index, use_t, df, link):
+    def __init__(self, predicted_mean, se_mean, linpred, se_linpred, index, use_t, df, link,
+                 obs_var=None):
         self.predicted_mean = predicted_mean
         self.se_mean = se_mean
         self.linpred = linpred
         self.se_linpred = se_linpred
+        self.obs_var = obs_var
         self._index, self._use_t, self._df, self._link = index, use_t, df, link
 
     def _q(self, alpha):
@@ -73,30 +89,46 @@ class PredictionResults:
         hi = np.clip(self.predicted_mean + q * self.se_mean, 0, 1)
         return np.column_stack([lo, hi])
 
-    def summary_frame(self, alpha=0.05):
+    def summary_frame(self, alpha=0.05, obs=False):
         ci = self.conf_int(alpha)
-        return pd.DataFrame({"mean": self.predicted_mean, "mean_se": self.se_mean,
-                             "mean_ci_lower": ci[:, 0], "mean_ci_upper": ci[:, 1]},
-                            index=self._index)
+        frame = pd.DataFrame({"mean": self.predicted_mean, "mean_se": self.se_mean,
+                              "mean_ci_lower": ci[:, 0], "mean_ci_upper": ci[:, 1]},
+                             index=self._index)
+        if obs:
+            if self.obs_var is None:
+                raise ValueError("obs=True (prediction intervals for a new observation) needs "
+                                 "a gaussian response: family 'gaussian' or 'gaulss'.")
+            half = self._q(alpha) * np.sqrt(self.se_mean**2 + self.obs_var)
+            frame["obs_ci_lower"] = self.predicted_mean - half
+            frame["obs_ci_upper"] = self.predicted_mean + half
+        return frame
 
 
-def get_prediction(res, X=None):
+def get_prediction(res, X=None, offset=None):
     lik = res.likelihood
-    Xt = _data(res, X)
+    Xt, off = _data(res, X, offset)
     with torch.no_grad():
-        eta = lik.eta(lik.theta, Xt)
+        eta = lik.eta(lik.theta, Xt, off)
         mu = _mean2d(lik)(eta)
     n, m = mu.shape
-    if eta.shape[1] == 1 and m == 1:
-        G = _row_jacobian(lik, Xt, lambda e: e)
+    if m == 1:
+        # the mean is a function of the first linear predictor (any other is ancillary or of
+        # the noise: the negative binomial's log alpha, the heteroscedastic gaussian's log sd)
+        G = _row_jacobian(lik, Xt, lambda e: e[:, :1])
         se_eta = np.sqrt(_quadratic(G, res.cov_theta))[:, 0]
+        rest = eta[:, 1:]
         e = eta[:, 0].detach().requires_grad_(True)
-        (dmu,) = torch.autograd.grad(_mean2d(lik)(e[:, None]).sum(), e)
-        link = lambda v: _mean2d(lik)(torch.as_tensor(v)[:, None])[:, 0].numpy()  # noqa: E731
+        (dmu,) = torch.autograd.grad(_mean2d(lik)(torch.cat([e[:, None], rest], 1)).sum(), e)
+
+        def link(v):
+            return _mean2d(lik)(torch.cat([torch.as_tensor(v)[:, None], rest], 1))[:, 0].numpy()
+
+        vr = getattr(lik.family, "response_variance", None)
         return PredictionResults(mu[:, 0].numpy(), np.abs(dmu.numpy()) * se_eta,
                                  eta[:, 0].numpy(), se_eta, pd.RangeIndex(n), res.use_t,
-                                 res.df_resid, link)
-    G = _row_jacobian(lik, Xt, _mean2d(lik))
+                                 res.df_resid, link,
+                                 None if vr is None else vr(eta, res.scale).reshape(n))
+    G = _row_jacobian(lik, Xt, _mean2d(lik), off)
     se = np.sqrt(_quadratic(G, res.cov_theta))
     classes = res.model.classes if res.model.classes is not None else np.arange(m)
     index = pd.MultiIndex.from_product([range(n), list(classes)[:m]], names=["row", "class"])

@@ -81,7 +81,7 @@ class InferenceResults:
         self.theta = lik.theta.numpy().copy()
         self.cov_theta = statistics.cov_theta
         self.k_constant = model.k_constant
-        self.use_t = bool(lik.family.has_scale and cov_type == "nonrobust")
+        self.use_t = bool(lik.family.use_t and cov_type == "nonrobust")
         self.is_glm = model.layout.is_glm
         self.penalized = bool(statistics.penalized)
 
@@ -103,9 +103,12 @@ class InferenceResults:
     def _index(self):
         terms = self.model.layout.term_names
         outputs = self.model.outputs
+        extra = [name for name, _ in self.model.layout.ancillary or ()]
         if outputs is None:
-            return pd.Index(terms)
-        return pd.MultiIndex.from_product([list(outputs), terms], names=["class", "term"])
+            return pd.Index(terms + extra)
+        index = pd.MultiIndex.from_product([list(outputs), terms], names=["class", "term"])
+        return index.append(pd.MultiIndex.from_tuples([(n, n) for n in extra])) if extra \
+            else index
 
     @cached_property
     def params(self):
@@ -232,9 +235,11 @@ class InferenceResults:
                                            n_bootstrap=n_bootstrap, n_jobs=n_jobs,
                                            random_state=random_state)
 
-    def get_prediction(self, X=None):
-        """Predicted means with delta-method standard errors (``.summary_frame(alpha)``)."""
-        return _predictions.get_prediction(self, X)
+    def get_prediction(self, X=None, offset=None):
+        """Predicted means with delta-method standard errors (``.summary_frame(alpha)``; for
+        a gaussian response ``summary_frame(alpha, obs=True)`` adds prediction intervals) at
+        X (default: the data) with its ``offset``."""
+        return _predictions.get_prediction(self, X, offset)
 
     def get_margeff(self, scale="response"):
         """Average marginal effects on the response (or link) scale, as statsmodels'

@@ -134,6 +134,7 @@ def curvature_statistics(model):
 #: the words the summary uses for each analytic covariance
 METHODS = {
     "nonrobust": "inverse observed information",
+    "nonrobust_expected": "inverse expected (Fisher) information",
     "nonrobust_penalized": "penalized sandwich A^-1 F A^-1 (A = observed information + "
                            "penalty, F = Fisher information)",
     "HC0": "robust sandwich A^-1 (sum_i s_i s_i') A^-1 (HC0)",
@@ -146,7 +147,11 @@ def with_covariance(model, stats, cov_type):
     for entries fixed at zero by an L1 penalty)."""
     lik = model.likelihood
     Ainv, active = stats.Ainv, stats.active
-    if cov_type == "nonrobust":
+    if cov_type == "nonrobust" and not stats.penalized and lik.family.expected_information:
+        # a non-canonical link: statsmodels' IRLS reports the inverse Fisher information
+        cov = symmetric_pinv(stats.I, "Fisher information")[0]
+        method = METHODS["nonrobust_expected"]
+    elif cov_type == "nonrobust":
         cov = sandwich(Ainv, stats.I) if stats.penalized else Ainv
         method = METHODS["nonrobust_penalized" if stats.penalized else "nonrobust"]
     else:

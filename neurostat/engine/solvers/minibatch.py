@@ -23,7 +23,7 @@ import torch
 
 from ..._utils import num_threads
 from ._fused import Stepper
-from .base import diverged, has_dropout
+from .base import diverged, has_dropout, shifted, unpack
 from .schedules import IterateAverage, LearningRateSchedule, StoppingRule
 
 
@@ -136,7 +136,8 @@ class MinibatchSolver:
 
         Parameters
         ----------
-        data : tuple (X, y, w) of tensors on the device (``w`` may be None)
+        data : tuple (X, y, w) or (X, y, w, offset) of tensors on the device (``w`` and the
+            offset, an (n, k) tensor added to the module's output, may be None)
         history : neurostat.engine.solvers.History
             Continued: ``loss_curve`` (penalized objective per epoch, times ``loss_scale``),
             ``validation_scores``, ``n_iter``, ``t``, ``converged``, ``best_state``.
@@ -203,7 +204,7 @@ class MinibatchSolver:
         """One pass over the data; returns the epoch's penalized objective (reported scale)."""
         module, family, penalty, optimizer = self.module, self.family, self.penalty, \
             self.optimizer
-        X, y, w = data
+        X, y, w, offset = unpack(data)
         n = X.shape[0]
         bs = self.config.n_batch(n)
         weights = module.penalized_parameters()
@@ -215,15 +216,17 @@ class MinibatchSolver:
             perm = torch.randperm(n, device=X.device)
             Xe, ye = X[perm], y[perm]
             we = None if w is None else w[perm]
+            oe = None if offset is None else offset[perm]
         else:
-            Xe, ye, we = X, y, w
+            Xe, ye, we, oe = X, y, w, offset
         total = torch.zeros((), device=X.device, dtype=X.dtype)
         for start in range(0, n, bs):
             xb, yb = Xe[start:start + bs], ye[start:start + bs]
             wb = None if we is None else we[start:start + bs]
+            ob = None if oe is None else oe[start:start + bs]
             if self.augment is not None:
                 xb = self.augment(xb)
-            loss = family.loss(module(xb), yb, wb)
+            loss = family.loss(shifted(module(xb), ob), yb, wb)
             obj = loss + penalty.smooth(weights) if add_l2 else loss
             stepper.zero_grad()
             obj.backward()

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .base import unpack
+
 # rows per block of the one-pass-per-block reductions below: their temporaries stay in cache
 ROW_BLOCK = 16384
 
@@ -116,14 +118,14 @@ class LinearNewton:
         Its ``output_layer`` is the one linear layer.
     family : neurostat.engine.families.Family
     penalty : neurostat.engine.penalties.ElasticNetPenalty
-    data : tuple (X, y, w) of float64 tensors
+    data : tuple (X, y, w) or (X, y, w, offset) of float64 tensors
     l2_scales : list of tensors
         Per-weight scales inside the ridge (the solver's standardization).
     """
 
     def __init__(self, module, family, penalty, data, l2_scales):
         self.module, self.family, self.penalty = module, family, penalty
-        self.X, self.y, self.w = data
+        self.X, self.y, self.w, self.offset = unpack(data)
         self.l2_scales = l2_scales
         self.params = [p for p in module.parameters() if p.requires_grad]
         self.names = {id(p): name for name, p in module.named_parameters()}
@@ -165,7 +167,8 @@ class LinearNewton:
                                    self.l2_scales)
 
     def _eta(self, theta):
-        return torch.func.functional_call(self.module, self._tensors(theta), (self.X,))
+        eta = torch.func.functional_call(self.module, self._tensors(theta), (self.X,))
+        return eta if self.offset is None else eta + self.offset
 
     def value_and_grad(self, theta):
         """The objective and its gradient at ``theta``."""
