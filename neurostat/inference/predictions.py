@@ -104,6 +104,32 @@ class PredictionResults:
         return frame
 
 
+def link_scale_prediction(lik, Xt, eta, columns, family, cov_theta, use_t, df, scale):
+    """The prediction of one response whose mean is ``family.mean(eta[:, columns])`` and
+    depends on the first of those columns only (any other is ancillary or of the noise: the
+    negative binomial's log alpha, the heteroscedastic gaussian's log sd): the interval on
+    that linear predictor mapped through the inverse link."""
+    c0 = columns[0]
+    G = _row_jacobian(lik, Xt, lambda e: e[:, c0:c0 + 1])
+    se_eta = np.sqrt(_quadratic(G, cov_theta))[:, 0]
+    block = eta[:, columns].detach()
+    rest = block[:, 1:]
+
+    def mean_of(v):
+        m = family.mean(torch.cat([v[:, None], rest], 1))
+        return m[:, 0] if m.ndim == 2 else m
+
+    e = block[:, 0].clone().requires_grad_(True)
+    (dmu,) = torch.autograd.grad(mean_of(e).sum(), e)
+    n = block.shape[0]
+    vr = getattr(family, "response_variance", None)
+    return PredictionResults(mean_of(block[:, 0]).detach().numpy(),
+                             np.abs(dmu.numpy()) * se_eta, block[:, 0].numpy(), se_eta,
+                             pd.RangeIndex(n), use_t, df,
+                             lambda v: mean_of(torch.as_tensor(v)).detach().numpy(),
+                             None if vr is None else np.asarray(vr(block, scale)).reshape(n))
+
+
 def get_prediction(res, X=None, offset=None):
     lik = res.likelihood
     Xt, off = _data(res, X, offset)
@@ -112,22 +138,8 @@ def get_prediction(res, X=None, offset=None):
         mu = _mean2d(lik)(eta)
     n, m = mu.shape
     if m == 1:
-        # the mean is a function of the first linear predictor (any other is ancillary or of
-        # the noise: the negative binomial's log alpha, the heteroscedastic gaussian's log sd)
-        G = _row_jacobian(lik, Xt, lambda e: e[:, :1])
-        se_eta = np.sqrt(_quadratic(G, res.cov_theta))[:, 0]
-        rest = eta[:, 1:]
-        e = eta[:, 0].detach().requires_grad_(True)
-        (dmu,) = torch.autograd.grad(_mean2d(lik)(torch.cat([e[:, None], rest], 1)).sum(), e)
-
-        def link(v):
-            return _mean2d(lik)(torch.cat([torch.as_tensor(v)[:, None], rest], 1))[:, 0].numpy()
-
-        vr = getattr(lik.family, "response_variance", None)
-        return PredictionResults(mu[:, 0].numpy(), np.abs(dmu.numpy()) * se_eta,
-                                 eta[:, 0].numpy(), se_eta, pd.RangeIndex(n), res.use_t,
-                                 res.df_resid, link,
-                                 None if vr is None else vr(eta, res.scale).reshape(n))
+        return link_scale_prediction(lik, Xt, eta, list(range(eta.shape[1])), lik.family,
+                                     res.cov_theta, res.use_t, res.df_resid, res.scale)
     G = _row_jacobian(lik, Xt, _mean2d(lik), off)
     se = np.sqrt(_quadratic(G, res.cov_theta))
     classes = res.model.classes if res.model.classes is not None else np.arange(m)
