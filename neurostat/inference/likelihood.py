@@ -63,7 +63,7 @@ class Likelihood:
         yt = torch.as_tensor(np.asarray(y))
         self.y = yt if not yt.is_floating_point() else yt.to(torch.float64)
         self.w = None if sample_weight is None else torch.as_tensor(
-            np.asarray(sample_weight, dtype=np.float64))
+            np.array(sample_weight, dtype=np.float64))  # a copy: torch needs it writeable
         self.offset_input = None if offset is None else np.asarray(offset, dtype=np.float64)
         self.offset = None if offset is None else family.offset_eta(
             torch.as_tensor(np.asarray(offset, dtype=np.float64)), self._n_out())
@@ -280,16 +280,9 @@ class Likelihood:
         eta = self.family.null_eta(self.y.numpy(), w, self._n_out())
         if self.offset is None or not self.additive:
             return eta
-        b = eta[0].clone()
-        for _ in range(50):
-            e = b.expand_as(self.offset) + self.offset
-            u = self.family.score_eta(e, self.y, self.w).sum(0)
-            W = self.family.information_eta(e, self.y, self.w).sum(0)
-            step = torch.linalg.solve(W, u)
-            b = b + step
-            if float(step.abs().max()) < 1e-13 * (1 + float(b.abs().max())):
-                break
-        return b.expand_as(self.offset) + self.offset
+        start = eta[0] - (self.offset.mean(0) if self.w is None
+                          else self.w @ self.offset / self.w.sum())
+        return _constant_fit(self.family, self.y, self.w, self.offset, start) + self.offset
 
     def null_loglik(self, scale=1.0):
         """Log-likelihood of the null model (intercept only; for Cox, no covariate effect)."""
@@ -302,3 +295,30 @@ class Likelihood:
 def per_row_grad(fn, theta, X):
     """``d fn(theta, x_i) / d theta`` for scalar ``fn``, shape (n, p) (helper for effects)."""
     return vmap(grad(fn), in_dims=(None, 0))(theta, X)
+
+
+def _constant_fit(family, y, w, offset, b, max_steps=100):
+    """The intercepts ``b`` (k,) maximizing the log-likelihood of ``eta = b + offset``:
+    Newton steps (gradient steps where the information is not positive definite), halved
+    until the log-likelihood does not fall."""
+    def ll(v):
+        return float(family.loglik(v.expand_as(offset) + offset, y, w))
+
+    cur = ll(b)
+    for _ in range(max_steps):
+        e = b.expand_as(offset) + offset
+        u = family.score_eta(e, y, w).sum(0)
+        W = family.information_eta(e, y, w).sum(0)
+        L, info = torch.linalg.cholesky_ex(W)
+        step = (torch.cholesky_solve(u[:, None], L)[:, 0] if int(info) == 0
+                else u / W.diagonal().abs().clamp_min(1e-12))
+        t = 1.0
+        while t > 1e-12:
+            new = ll(b + t * step)
+            if np.isfinite(new) and new >= cur - 1e-13 * abs(cur):
+                break
+            t /= 2
+        b, cur = b + t * step, new
+        if float((t * step).abs().max()) <= 1e-13 * (1.0 + float(b.abs().max())):
+            break
+    return b

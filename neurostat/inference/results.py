@@ -178,8 +178,9 @@ class InferenceResults:
 
     @property
     def df_resid(self):
-        """``nobs - edf``."""
-        return self.nobs - self.edf
+        """``nobs - edf``; a family's ancillary parameters (the negative binomial's alpha)
+        are not counted, as statsmodels does not."""
+        return self.nobs - self.edf + len(self.model.layout.ancillary or ())
 
     @property
     def _df_t(self):

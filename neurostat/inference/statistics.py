@@ -160,9 +160,10 @@ def with_covariance(model, stats, cov_type):
         meat = lik.meat().numpy()[np.ix_(active, active)] / np.outer(
             np.broadcast_to(div, active.sum()), np.broadcast_to(div, active.sum()))
         cov = sandwich(Ainv, meat)
-        if cov_type == "HC1" and lik.family.has_scale:
-            # statsmodels applies the n / (n - k) correction for OLS only; its likelihood
-            # models (Logit, MNLogit, GLM) report HC1 equal to HC0, and so does neurostat
+        if cov_type == "HC1" and lik.family.has_scale and lik.family.use_t:
+            # statsmodels applies the n / (n - k) correction for OLS only (the family with t
+            # tests); its likelihood models (Logit, MNLogit, GLM - gamma included) report HC1
+            # equal to HC0, and so does neurostat
             edf = stats.edf / (lik.y.shape[1] if sp is not None else 1)  # per regression
             cov = cov * lik.nobs / (lik.nobs - edf)
         method = METHODS[cov_type]

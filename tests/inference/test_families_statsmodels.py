@@ -1,0 +1,91 @@
+"""The families of the menu with no hidden layer = their statsmodels models, exactly.
+
+Binomial proportions with trials (GLM(Binomial) on successes and failures), gamma with a log
+link (GLM(Gamma(Log()))), NB2 with alpha estimated (discrete NegativeBinomial, alpha a row of
+params) and offsets (GLM(Poisson, exposure=), NegativeBinomial(exposure=)): every number is
+computed here with the installed statsmodels and also compared with the frozen copy in
+tests/results/families_reference.json (made by tests/results/make_families_reference.py).
+Tolerances (relative): params 1e-6, standard errors 1e-5, log-likelihoods and information
+criteria 1e-8; the measured agreement is 1e-8 or better for params and 1e-9 for SEs.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurostat import NeuralRegressor
+
+RESULTS = Path(__file__).parents[1] / "results"
+_spec = importlib.util.spec_from_file_location(
+    "make_families_reference", RESULTS / "make_families_reference.py")
+ref = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ref)
+FROZEN = json.loads((RESULTS / "families_reference.json").read_text())
+
+_FITS = {}
+
+
+def fitted(name):
+    if name not in _FITS:
+        X, y, w, offset, family = ref.load_case(name)
+        est = NeuralRegressor((), family=family, solver="lbfgs", max_iter=500)
+        _FITS[name] = est.fit(X, y, sample_weight=w, offset=offset), X, offset
+    return _FITS[name]
+
+
+def close(a, b, rtol, what):
+    a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=0, err_msg=what)
+
+
+def check_against(res, expected):
+    close(res.params, expected["params"], 1e-6, "params")
+    close(res.bse, expected["bse"], 1e-5, "bse")
+    # interval ends to 1e-6 of the standard error (an end near zero has no relative digits)
+    ci, bse = np.asarray(expected["conf_int"]), np.asarray(expected["bse"])
+    assert np.all(np.abs(res.conf_int().values - ci) <= 1e-6 * bse[:, None]), "conf_int"
+    # p-values relative 1e-5 where they are representable (those below 1e-300 underflow)
+    p = np.asarray(expected["pvalues"])
+    ok = p > 1e-300
+    close(res.pvalues.values[ok], p[ok], 1e-5, "pvalues")
+    assert np.all(res.pvalues.values[~ok] < 1e-290), "tiny pvalues"
+    for key in ("llf", "llnull", "aic", "bic"):
+        close(getattr(res, key), expected[key], 1e-8, key)
+    close(res.scale, expected["scale"], 1e-6, "scale")
+    for key in ("df_model", "df_resid", "nobs"):
+        assert getattr(res, key) == pytest.approx(expected[key], abs=1e-9), key
+
+
+@pytest.mark.parametrize("cov_type", ref.COV_TYPES)
+@pytest.mark.parametrize("name", ref.CASES)
+def test_family_equals_statsmodels(name, cov_type):
+    est, _, _ = fitted(name)
+    res = est.inference(cov_type=cov_type)
+    check_against(res, ref.reference(name, cov_type))  # live statsmodels
+    check_against(res, FROZEN["cases"][name][cov_type])  # frozen numbers
+
+
+@pytest.mark.parametrize("name", ref.PREDICTION_CASES)
+def test_get_prediction_equals_statsmodels(name):
+    est, X, offset = fitted(name)
+    kw = {} if offset is None else {"offset": offset[:20]}
+    frame = est.inference().get_prediction(X.iloc[:20], **kw).summary_frame(alpha=0.1)
+    for expected in (ref.prediction_reference(name), FROZEN["prediction"][name]):
+        for col, values in expected.items():
+            close(frame[col], values, 1e-6, col)
+
+
+def test_negative_binomial_reports_alpha_as_statsmodels_does():
+    est, X, _ = fitted("randhie_negbin")
+    res = est.inference()
+    sm_res = ref.statsmodels_fit("randhie_negbin")
+    assert list(res.params.index) == ["intercept", *X.columns, "alpha"]
+    assert res.params["alpha"] == pytest.approx(sm_res.params["alpha"], rel=1e-6)
+    assert res.bse["alpha"] == pytest.approx(sm_res.bse["alpha"], rel=1e-5)
+    # the null model re-estimates its own alpha (statsmodels' llnull); the LR test has
+    # df = number of slopes
+    assert res.llr_pvalue == pytest.approx(sm_res.llr_pvalue, rel=1e-6, abs=1e-300)
+    assert res.df_model == sm_res.df_model == X.shape[1]
