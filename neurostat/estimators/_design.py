@@ -135,8 +135,13 @@ class Design:
         return y.iloc[:, 0].to_numpy() if len(self.lhs) == 1 else y
 
     def is_design(self, X):
-        """X is already this design (a DataFrame with exactly its columns): refits pass it."""
-        return isinstance(X, pd.DataFrame) and tuple(map(str, X.columns)) == self.names
+        """X is already this design: a DataFrame with exactly its columns, or an array of its
+        width (a formula needs a DataFrame, so an array can only be an encoded design, as the
+        refits of the bootstrap pass)."""
+        if isinstance(X, pd.DataFrame):
+            return tuple(map(str, X.columns)) == self.names
+        shape = getattr(X, "shape", None)
+        return shape is not None and len(shape) == 2 and shape[1] == len(self.names)
 
 
 def _model_matrix(rhs, X):
