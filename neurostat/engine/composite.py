@@ -50,6 +50,7 @@ class JointFamily(AdditiveFamily):
 
     name = "joint"
     link = "per response"
+    newton = True
 
     def __init__(self, families, names, dispersions=None):
         self.families = tuple(families)
@@ -103,8 +104,16 @@ class JointFamily(AdditiveFamily):
         for j, fam in enumerate(self.families):
             yield j, fam, eta[:, self._cols[j]], None if y is None else y[:, j]
 
-    def _disp(self, j):
-        return 1.0 if self.dispersions is None else self.dispersions[j]
+    def _disp(self, j, e=None, yj=None, w=None):
+        """Response j's dispersion: the stored one, or (training, none stored) a gaussian
+        response's maximum-likelihood variance at ``e``: the curvature of its profiled loss
+        at the minimum, what the Newton finish needs."""
+        if self.dispersions is not None:
+            return self.dispersions[j]
+        if e is None or not self.families[j].has_scale:
+            return 1.0
+        r2 = (yj - e[:, 0].detach()) ** 2
+        return float((r2.mean() if w is None else (w * r2).sum() / w.sum()).clamp_min(1e-300))
 
     # ----------------------------------------------------------------- targets and start
     def n_outputs(self, y):
@@ -187,7 +196,8 @@ class JointFamily(AdditiveFamily):
     def score_eta(self, eta, y, sample_weight=None, scale=1.0):
         u = torch.zeros_like(eta, dtype=eta.dtype)
         for j, fam, e, yj in self._blocks(eta, y):
-            u[:, self._cols[j]] = _as2(fam.score_eta(e, yj, sample_weight, self._disp(j)))
+            s = self._disp(j, e, yj, sample_weight)
+            u[:, self._cols[j]] = _as2(fam.score_eta(e, yj, sample_weight, s))
         return u
 
     def information_eta(self, eta, y, sample_weight=None, scale=1.0):
@@ -195,8 +205,8 @@ class JointFamily(AdditiveFamily):
         W = torch.zeros(n, k, k, dtype=eta.dtype)
         for j, fam, e, yj in self._blocks(eta, y):
             c = torch.as_tensor(self._cols[j])
-            W[:, c[:, None], c[None, :]] = fam.information_eta(e, yj, sample_weight,
-                                                               self._disp(j))
+            W[:, c[:, None], c[None, :]] = fam.information_eta(
+                e, yj, sample_weight, self._disp(j, e, yj, sample_weight))
         return W
 
     # ----------------------------------------------------------------- residuals

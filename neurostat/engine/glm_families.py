@@ -99,12 +99,13 @@ class Gamma(AdditiveFamily):
     not canonical: :meth:`information_eta` is the expected (Fisher) information ``1 / phi``
     per row (``expected_information``), so the nonrobust covariance is the inverse Fisher
     information, statsmodels' IRLS convention, and the robust sandwich uses the observed
-    information ``y / (mu phi)`` (statsmodels' ``cov_type="HC0"``). Wald tests use the normal
-    reference (statsmodels' GLM default; R's ``summary.glm`` uses t).
+    information ``y / (mu phi)`` (statsmodels' ``cov_type="HC0"``); the Newton finish of a
+    fit without hidden layer takes Fisher-scoring steps. Wald tests use the normal reference
+    (statsmodels' GLM default; R's ``summary.glm`` uses t).
     """
 
     name, link = "gamma", "log"
-    has_scale = nonnegative_target = True
+    has_scale = nonnegative_target = newton = True
     expected_information = True
     use_t = False
 
@@ -170,11 +171,13 @@ class NegativeBinomial(AdditiveFamily):
     delta method from ``log alpha``, exact at the maximum) as a row of ``params``, and the
     covariance is the inverse observed information in (beta, alpha): statsmodels' discrete
     ``NegativeBinomial(loglike_method="nb2")``, whose ``llf`` and ``llnull`` (the constant-only
-    model with its own alpha) it equals.
+    model with its own alpha) it equals. A fit without hidden layer ends with Newton steps on
+    (beta, log alpha), each kept only when it improves (the likelihood is concave near its
+    maximum, not everywhere in log alpha).
     """
 
     name, link = "negative_binomial", "log"
-    nonnegative_target = True
+    nonnegative_target = newton = True
     ancillary = ("alpha",)
 
     def n_outputs(self, y):

@@ -135,7 +135,7 @@ beta_2, epsilon, n_iter_no_change, max_fun, freeze, device, formula :
     def _target_matrix(self, Y, names):
         Y = Y[names] if isinstance(Y, pd.DataFrame) else Y
         try:
-            Y = np.asarray(Y, dtype=np.float64)
+            Y = np.array(Y, dtype=np.float64)  # a writeable copy
         except (TypeError, ValueError):
             raise ValueError("Every response must be numeric (bernoulli responses coded 0/1 or "
                              "bool).") from None
@@ -178,7 +178,7 @@ beta_2, epsilon, n_iter_no_change, max_fun, freeze, device, formula :
     # ------------------------------------------------------------------ inference hooks
     def _inference_family(self, X, y, w, offset):
         eta = torch.as_tensor(float64_forward(self.module_, X, self.device_))
-        yt = torch.as_tensor(y)
+        yt = torch.as_tensor(np.array(y, dtype=np.float64))
         wt = None if w is None else torch.as_tensor(w)
         from ..inference.multi import head_df
         return self.family_.with_dispersions(eta, yt, wt, head_df(self.module_, self.family_))
