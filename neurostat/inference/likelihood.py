@@ -60,7 +60,8 @@ class Likelihood:
         if not (X.flags.c_contiguous and X.flags.writeable):
             X = np.array(X, order="C")  # torch needs a writeable buffer; never written to
         self.X = torch.from_numpy(X)
-        yt = torch.as_tensor(np.asarray(y))
+        y = np.asarray(y)
+        yt = torch.as_tensor(y if y.flags.writeable else y.copy())
         self.y = yt if not yt.is_floating_point() else yt.to(torch.float64)
         self.w = None if sample_weight is None else torch.as_tensor(
             np.array(sample_weight, dtype=np.float64))  # a copy: torch needs it writeable
