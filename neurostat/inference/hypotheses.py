@@ -6,7 +6,7 @@ import torch
 from scipy import stats as sps
 
 from .bootstrap import refit, run_parallel, simulate
-from .statistics import llf_at
+from .statistics import llf_at, pearson_chi2
 
 
 def _input_weight_index(res):
@@ -87,7 +87,10 @@ def _loglik_of(est, X, y, w, offset=None):
     """Log-likelihood of a fitted estimator on (X, y) without any curvature (cheap), at the
     dispersion its reported llf uses."""
     model = est._statistical_model(X, y, w, **({} if offset is None else {"offset": offset}))
-    return llf_at(model.likelihood, model.eta())
+    lik, scale = model.likelihood, None
+    if lik.family.has_scale:  # a dispersion the llf is evaluated at (gamma's Pearson one)
+        scale = pearson_chi2(lik, lik.theta) / max(lik.nobs - lik.n_params, 1.0)
+    return llf_at(lik, model.eta(), scale)
 
 
 def _lr_replicate(full, restricted, Xf, Xr, w, model, eta, scale, seed, offset=None):

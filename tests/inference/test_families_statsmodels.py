@@ -89,3 +89,54 @@ def test_negative_binomial_reports_alpha_as_statsmodels_does():
     # df = number of slopes
     assert res.llr_pvalue == pytest.approx(sm_res.llr_pvalue, rel=1e-6, abs=1e-300)
     assert res.df_model == sm_res.df_model == X.shape[1]
+
+
+def _menu_data(family, n=200, seed=51):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    eta = 0.3 + 0.8 * X[:, 0]  # x1 has no effect
+    if family == "binomial":
+        trials = rng.integers(1, 12, n).astype(float)
+        return X, rng.binomial(trials.astype(int), 1 / (1 + np.exp(-eta))) / trials, trials
+    if family == "gamma":
+        return X, rng.gamma(3.0, np.exp(eta) / 3.0), None
+    return X, rng.negative_binomial(2.0, 2.0 / (2.0 + np.exp(eta))).astype(float), None
+
+
+@pytest.mark.parametrize("family", ["binomial", "gamma", "negative_binomial"])
+def test_parametric_bootstrap_draws_from_the_family(family):
+    """compare_lr_test(method="bootstrap") simulates from the restricted fit with the family's
+    own draws (binomial: the data's trials; NB: its alpha; gamma: its dispersion) and refits:
+    a strong effect (x0) gets the smallest p-value 1 / (B + 1), and the null replicates are
+    finite, of the chi-square's size on average (the mean of 9 draws of a chi2(1) is within
+    0..3 with probability > 0.99) and non-negative - but for gamma, whose two log-likelihoods
+    are each at its own Pearson dispersion (statsmodels' convention), so that LR can dip
+    slightly below zero."""
+    X, y, w = _menu_data(family)
+    fit = lambda cols: NeuralRegressor((), family=family, solver="lbfgs").fit(  # noqa: E731
+        X[:, cols], y, sample_weight=w).inference()
+    full, no_x0, no_x1 = fit([0, 1]), fit([1]), fit([0])
+    strong = full.compare_lr_test(no_x0, method="bootstrap", n_bootstrap=9, random_state=0)
+    assert strong.pvalue == pytest.approx(0.1)
+    null = full.compare_lr_test(no_x1, method="bootstrap", n_bootstrap=9, random_state=1)
+    draws = null.null_distribution
+    assert np.all(np.isfinite(draws)) and 0 < draws.mean() < 3
+    assert np.all(draws >= (-0.5 if family == "gamma" else -1e-8))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::neurostat.inference.InferenceWarning")
+def test_a_negative_binomial_net_reports_effects_and_alpha():
+    """One hidden layer: average effects on log mu with delta-method SEs, alpha as a row, the
+    prediction's interval on the log-mean scale; alpha within 3 SEs of the truth (0.5)."""
+    X, y, _ = _menu_data("negative_binomial", n=600, seed=52)
+    est = NeuralRegressor((3,), activation="tanh", family="negative_binomial", solver="lbfgs",
+                          alpha=1e-2, random_state=0, max_iter=500).fit(X, y)
+    res = est.inference()
+    assert list(res.params.index) == ["intercept", "x0", "x1", "alpha"]
+    assert abs(res.params["alpha"] - 0.5) < 3 * res.bse["alpha"]
+    assert abs(res.params["x0"] - 0.8) < 3 * res.bse["x0"]
+    frame = res.get_prediction(X[:5]).summary_frame()
+    assert np.all(frame.mean_ci_lower < frame["mean"]) and np.all(frame["mean"] <
+                                                                  frame.mean_ci_upper)
+    np.testing.assert_allclose(frame["mean"], est.predict(X[:5]), rtol=1e-10)
