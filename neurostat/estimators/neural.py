@@ -5,6 +5,7 @@ A net is structure (:mod:`neurostat.networks`) + family (:mod:`neurostat.familie
 scikit-learn's ``MLPClassifier``/``MLPRegressor`` where the concept exists.
 """
 
+import copy
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import validate_data
 
 from .._compat import StrOptions
-from ..engine.families import classification_family
+from ..engine.families import Family, classification_family
 from ..engine.glm_families import REGRESSION_FAMILIES
 from ._base import _BaseNeural, _stochastic
 from ._design import design_response as _design_response
@@ -247,8 +248,8 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
 
     Parameters are those of :class:`NeuralClassifier`, plus
 
-    family : {"gaussian", "poisson", "binomial", "gamma", "negative_binomial", "gaulss"}, \
-            default="gaussian"
+    family : {"gaussian", "poisson", "binomial", "gamma", "negative_binomial", "tweedie", \
+"gaulss"} or Family, default="gaussian"
         The likelihood of the output layer; with no hidden layer and ``solver="lbfgs"`` each
         is its GLM (statsmodels' estimates, standard errors and log-likelihood):
 
@@ -261,6 +262,9 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
         * "negative_binomial": NB2 counts, ``Var = mu + alpha mu^2`` with ``alpha`` estimated
           by maximum likelihood and reported as the row ``alpha`` of ``params``
           (statsmodels' ``NegativeBinomial``);
+        * "tweedie": compound Poisson-gamma ``y >= 0`` (zeros and positive values), log
+          link, power 1.5; another power with a family object,
+          ``family=neurostat.engine.glm_families.Tweedie(power=1.3)``;
         * "gaulss": heteroscedastic gaussian, the net outputs the mean and the log standard
           deviation (mgcv's ``gaulss``); ``predict`` gives the mean, and
           ``inference().get_prediction(X).summary_frame(obs=True)`` intervals that widen
@@ -288,7 +292,7 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
 
     _parameter_constraints = {
         **_BaseNeural._parameter_constraints,
-        "family": [StrOptions(set(REGRESSION_FAMILIES))],
+        "family": [StrOptions(set(REGRESSION_FAMILIES)), Family],
     }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, family="gaussian",
@@ -323,6 +327,8 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
         return y
 
     def _make_family(self, y_enc):
+        if isinstance(self.family, Family):  # a family object with its parameters
+            return copy.deepcopy(self.family)
         return REGRESSION_FAMILIES[self.family]()
 
     def _output_labels(self, k):
@@ -369,6 +375,7 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
-        family = REGRESSION_FAMILIES.get(self.family)
+        family = self.family if isinstance(self.family, Family) else \
+            REGRESSION_FAMILIES.get(self.family)
         tags.target_tags.positive_only = bool(family and family.nonnegative_target)
         return tags

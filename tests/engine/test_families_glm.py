@@ -1,11 +1,13 @@
-"""The menu's families' math: binomial, gamma, negative binomial, heteroscedastic gaussian,
-the joint family of several responses, and the ancillary-predictor network.
+"""The menu's families' math: binomial, gamma, negative binomial, Tweedie, heteroscedastic
+gaussian, the joint family of several responses, and the ancillary-predictor network.
 
 References: scipy's distributions for every log-likelihood (constants included), autograd of
 the family's own log-likelihood for the closed-form scores and observed information (1e-12),
-the expectation of the observed information for the gamma's expected information (closed
-form: the observed one at y = mu), statsmodels' GLM residuals with var_weights for the
-binomial, and Monte-Carlo moments for the draws.
+the expectation of the observed information for the gamma's and Tweedie's expected
+information (closed form: the observed one at y = mu), statsmodels' GLM residuals with
+var_weights for the binomial, the Tweedie density against its definition (a Poisson sum of
+gamma densities, and quadrature: total mass 1, mean mu, variance phi mu^p), and Monte-Carlo
+moments for the draws.
 """
 
 import pickle
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 import torch
-from scipy import stats
+from scipy import integrate, special, stats
 
 from neurostat.engine.composite import JointFamily
 from neurostat.engine.families import AdditiveFamily, Bernoulli, Gaussian, Poisson
@@ -24,6 +26,7 @@ from neurostat.engine.glm_families import (
     Gamma,
     GaussianLocationScale,
     NegativeBinomial,
+    Tweedie,
 )
 from neurostat.engine.heads import AncillaryMLP, with_ancillary
 from neurostat.engine.networks import MLP
@@ -41,13 +44,17 @@ def _case(name, n=40, seed=0):
         eta, y, fam = rng.normal(size=(n, 2)), rng.normal(size=n), GaussianLocationScale()
     elif name == "gamma":
         eta, y, fam = rng.normal(size=(n, 1)), rng.gamma(2.0, 1.0, n), Gamma()
+    elif name == "tweedie":
+        fam = Tweedie(1.4)
+        eta = rng.normal(size=(n, 1))
+        y = fam.simulate(np.exp(eta[:, 0]), 1.2, rng)
     else:
         eta, y, fam = rng.normal(size=(n, 1)), rng.uniform(size=n), Binomial()
     w = torch.as_tensor(rng.uniform(0.5, 2.0, n))
     return fam, torch.as_tensor(eta), torch.as_tensor(y), w
 
 
-NAMES = ["binomial", "gamma", "negative_binomial", "gaulss"]
+NAMES = ["binomial", "gamma", "negative_binomial", "gaulss", "tweedie"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -61,11 +68,12 @@ def test_scores_and_observed_information_equal_autograd(name):
                                rtol=1e-12, atol=1e-12)
 
 
-def test_gamma_information_is_the_expected_one():
-    """The observed information ``y / (mu phi)`` is linear in y, so its expectation is its
-    value at y = mu: ``1 / phi``, what ``information_eta`` returns (and only that family
-    marks its information as expected)."""
-    fam, eta, _, w = _case("gamma")
+@pytest.mark.parametrize("name", ["gamma", "tweedie"])
+def test_log_link_information_is_the_expected_one(name):
+    """The observed information (gamma ``y / (mu phi)``) is linear in y, so its expectation is
+    its value at y = mu: what ``information_eta`` returns (and only these families mark their
+    information as expected)."""
+    fam, eta, _, w = _case(name)
     mu = fam.mean(eta)
     torch.testing.assert_close(fam.information_eta(eta, mu, w, 0.6),
                                fam.observed_information_eta(eta, mu, w, 0.6), rtol=1e-13,
@@ -101,6 +109,38 @@ def test_log_likelihoods_equal_scipy():
     ll = float(Binomial().loglik(torch.as_tensor(e1), torch.as_tensor(k / trials),
                                  torch.as_tensor(trials)))
     assert ll == pytest.approx(stats.binom.logpmf(k, trials, p).sum(), rel=1e-12)
+
+
+def test_tweedie_density_is_the_compound_poisson_gamma():
+    """log f(y; mu, phi) equals the sum over j of Poisson(j; lambda) Gamma(y; j a, g), with
+    lambda = mu^(2-p) / (phi (2-p)), a = (2-p) / (p-1), g = phi (p-1) mu^(p-1), at means
+    other than y (the exponential-family split is exact), and the density has total mass 1
+    (the atom at 0 included), mean mu and variance phi mu^p (quadrature)."""
+    fam, p = Tweedie(1.4), 1.4
+
+    def ll(y, mu, phi):
+        return float(fam.loglik_obs(torch.tensor([[np.log(mu)]], dtype=T),
+                                    torch.tensor([y], dtype=T), phi)[0])
+
+    for y, mu, phi in [(0.3, 2.0, 1.1), (5.0, 1.0, 0.7), (12.0, 7.0, 2.5)]:
+        lam, a = mu ** (2 - p) / (phi * (2 - p)), (2 - p) / (p - 1)
+        g = phi * (p - 1) * mu ** (p - 1)
+        j = np.arange(1, 400)
+        direct = special.logsumexp(stats.poisson.logpmf(j, lam)
+                                   + stats.gamma.logpdf(y, j * a, scale=g))
+        assert ll(y, mu, phi) == pytest.approx(direct, rel=1e-12)
+    assert ll(0.0, 2.0, 1.1) == pytest.approx(-(2.0 ** 0.6) / (1.1 * 0.6), rel=1e-12)
+    for mu, phi in [(0.7, 1.3), (3.0, 0.5)]:
+        def f(y, mu=mu, phi=phi):
+            return np.exp(ll(y, mu, phi))
+        mass = np.exp(ll(0.0, mu, phi)) + integrate.quad(f, 0, np.inf, limit=200)[0]
+        m1 = integrate.quad(lambda y, f=f: y * f(y), 0, np.inf, limit=200)[0]
+        m2 = integrate.quad(lambda y, f=f: y * y * f(y), 0, np.inf, limit=200)[0]
+        assert mass == pytest.approx(1.0, abs=1e-10)
+        assert m1 == pytest.approx(mu, rel=1e-9)
+        assert m2 - m1**2 == pytest.approx(phi * mu**p, rel=1e-8)
+    with pytest.raises(ValueError, match="1 < power < 2"):
+        Tweedie(2.0)
 
 
 def test_training_losses_drop_only_constants():
@@ -152,6 +192,10 @@ def test_draws_have_the_families_moments():
     check(draws, p, p * (1 - p) / 12)
     eta = torch.as_tensor(np.tile([[1.5, np.log(2.0)]], (m, 1)))
     check(GaussianLocationScale().sample(eta, 1.0, rng), 1.5, 4.0)
+    draws = Tweedie(1.6).simulate(np.full(m, 2.0), 0.8, rng)
+    check(draws, 2.0, 0.8 * 2.0**1.6)
+    # the atom at zero: P(y = 0) = exp(-lambda)
+    assert np.mean(draws == 0) == pytest.approx(np.exp(-(2.0 ** 0.4) / (0.8 * 0.4)), abs=0.01)
 
 
 def test_binomial_needs_whole_trials_to_simulate():
@@ -166,6 +210,7 @@ def test_binomial_needs_whole_trials_to_simulate():
     (Gamma(), [1.0, 0.0], "positive response y > 0"),
     (Gamma(), [1.0, -2.0], "positive response y > 0"),
     (NegativeBinomial(), [1.0, -1.0], "counts y >= 0"),
+    (Tweedie(), [0.0, -0.5], "y >= 0"),
 ])
 def test_validation_names_the_problem(fam, y, match):
     with pytest.raises(ValueError, match=match):
@@ -195,7 +240,8 @@ def test_null_models():
 
 def test_registry_and_pickling():
     assert set(REGRESSION_FAMILIES) == {"gaussian", "poisson", "binomial", "gamma",
-                                        "negative_binomial", "gaulss"}
+                                        "negative_binomial", "gaulss", "tweedie"}
+    assert Tweedie(1.3) == Tweedie(1.3) != Tweedie(1.5)
     for cls in REGRESSION_FAMILIES.values():
         fam = cls()
         assert pickle.loads(pickle.dumps(fam)) == fam

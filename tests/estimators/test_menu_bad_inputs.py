@@ -20,6 +20,7 @@ PROPS = RNG.uniform(size=20)
     ("binomial", PROPS, np.r_[np.ones(19), 0.0], "zero trials"),
     ("gamma", np.r_[PROPS[:-1], 0.0], None, "positive response y > 0"),
     ("gamma", np.r_[PROPS[:-1], -3.0], None, "positive response y > 0"),
+    ("tweedie", np.r_[PROPS[:-1], -0.5], None, "y >= 0"),
     ("gaulss", np.column_stack([PROPS, PROPS]), None, "models one response"),
     ("binomial", np.column_stack([PROPS, PROPS]), None, "one proportion per row"),
 ])

@@ -2,7 +2,8 @@
 
 Binomial proportions with trials (GLM(Binomial) on successes and failures), gamma with a log
 link (GLM(Gamma(Log()))), NB2 with alpha estimated (discrete NegativeBinomial, alpha a row of
-params) and offsets (GLM(Poisson, exposure=), NegativeBinomial(exposure=)): every number is
+params), Tweedie (GLM(Tweedie(var_power, Log()))) and offsets (GLM(Poisson, exposure=),
+NegativeBinomial(exposure=)): every number is
 computed here with the installed statsmodels and also compared with the frozen copy in
 tests/results/families_reference.json (made by tests/results/make_families_reference.py).
 Tolerances (relative): params 1e-6, standard errors 1e-5, log-likelihoods and information
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from neurostat import NeuralRegressor
+from neurostat.engine.glm_families import Tweedie
 
 RESULTS = Path(__file__).parents[1] / "results"
 _spec = importlib.util.spec_from_file_location(
@@ -76,6 +78,23 @@ def test_get_prediction_equals_statsmodels(name):
     for expected in (ref.prediction_reference(name), FROZEN["prediction"][name]):
         for col, values in expected.items():
             close(frame[col], values, 1e-6, col)
+
+
+def test_tweedie_of_another_power_equals_statsmodels():
+    """A family object carries the power: Tweedie(power=1.3) on the same data, live."""
+    import statsmodels.api as sm
+
+    X, y, _, _, _ = ref.load_case("fair_tweedie")
+    est = NeuralRegressor((), family=Tweedie(power=1.3), solver="lbfgs").fit(X, y)
+    fam = sm.families.Tweedie(var_power=1.3, link=sm.families.links.Log())
+    for cov_type in ("nonrobust", "HC0"):
+        res = est.inference(cov_type=cov_type)
+        r = sm.GLM(y, sm.add_constant(X), family=fam).fit(tol=1e-13, cov_type=cov_type)
+        close(res.params, r.params, 1e-6, "params")
+        close(res.bse, r.bse, 1e-5, "bse")
+        close(res.llf, r.llf, 1e-8, "llf")
+        close(res.scale, r.scale, 1e-6, "scale")
+    assert est.family_ == Tweedie(1.3) and est.get_params()["family"] == Tweedie(1.3)
 
 
 def test_negative_binomial_reports_alpha_as_statsmodels_does():

@@ -13,7 +13,8 @@ statsmodels model it must reproduce:
 * scotland_gamma - GLM(Gamma(Log())) of the Scottish "yes" vote;
 * randhie_negbin - NegativeBinomial (NB2) of doctor visits, first 2,000 rows;
 * exposure_poisson, exposure_negbin - GLM(Poisson, exposure=) and NegativeBinomial(exposure=)
-  of simulated counts over exposures (neurostat: offset=log(exposure)).
+  of simulated counts over exposures (neurostat: offset=log(exposure));
+* fair_tweedie - GLM(Tweedie(var_power=1.5, link=Log())) of the time in affairs (68% zeros).
 """
 
 import json
@@ -26,7 +27,8 @@ import statsmodels.api as sm
 
 COV_TYPES = ("nonrobust", "HC0", "HC1")
 CASES = ("star98_binomial", "scotland_gamma", "randhie_negbin", "exposure_poisson",
-         "exposure_negbin")
+         "exposure_negbin", "fair_tweedie")
+FAIR = ["rate_marriage", "age", "yrs_married", "children", "religious", "educ"]
 STAR98 = ["LOWINC", "PERASIAN", "PERBLACK", "PERHISP", "PCTCHRT", "PCTYRRND", "PERMINTE",
           "AVYRSEXP", "AVSALK"]
 RANDHIE = ["lncoins", "idp", "lpi", "fmde", "physlm", "disea"]
@@ -60,6 +62,9 @@ def load_case(name):
         d = sm.datasets.randhie.load_pandas()
         return (d.exog[RANDHIE].iloc[:2000], d.endog.to_numpy(np.float64)[:2000], None, None,
                 "negative_binomial")
+    if name == "fair_tweedie":
+        d = sm.datasets.fair.load_pandas().data
+        return d[FAIR], d.affairs.to_numpy(np.float64), None, None, "tweedie"
     if name in ("exposure_poisson", "exposure_negbin"):
         kind = "poisson" if name == "exposure_poisson" else "negbin"
         X, y, exposure = _exposure_data(kind)
@@ -75,8 +80,9 @@ def statsmodels_fit(name, cov_type="nonrobust"):
         endog = np.column_stack([np.round(y * w), np.round(w - y * w)])
         return sm.GLM(endog, Xc, family=sm.families.Binomial()).fit(cov_type=cov_type,
                                                                     tol=1e-13)
-    if family == "gamma":
-        fam = sm.families.Gamma(sm.families.links.Log())
+    if family in ("gamma", "tweedie"):
+        fam = (sm.families.Gamma(sm.families.links.Log()) if family == "gamma"
+               else sm.families.Tweedie(var_power=1.5, link=sm.families.links.Log()))
         return sm.GLM(y, Xc, family=fam).fit(cov_type=cov_type, tol=1e-13)
     exposure = None if offset is None else np.exp(offset)
     if family == "poisson":
@@ -110,7 +116,7 @@ def prediction_reference(name, rows=20, alpha=0.1):
     return {col: frame[col].tolist() for col in cols}
 
 
-PREDICTION_CASES = ("star98_binomial", "scotland_gamma", "exposure_poisson")
+PREDICTION_CASES = ("star98_binomial", "scotland_gamma", "exposure_poisson", "fair_tweedie")
 
 
 def main(path=None):
