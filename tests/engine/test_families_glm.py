@@ -192,10 +192,10 @@ def test_draws_have_the_families_moments():
     check(draws, p, p * (1 - p) / 12)
     eta = torch.as_tensor(np.tile([[1.5, np.log(2.0)]], (m, 1)))
     check(GaussianLocationScale().sample(eta, 1.0, rng), 1.5, 4.0)
-    draws = Tweedie(1.6).simulate(np.full(m, 2.0), 0.8, rng)
-    check(draws, 2.0, 0.8 * 2.0**1.6)
-    # the atom at zero: P(y = 0) = exp(-lambda)
-    assert np.mean(draws == 0) == pytest.approx(np.exp(-(2.0 ** 0.4) / (0.8 * 0.4)), abs=0.01)
+    check(Tweedie(1.6).simulate(np.full(m, 5.0), 0.8, rng), 5.0, 0.8 * 5.0**1.6)
+    # the atom at zero: P(y = 0) = exp(-lambda), lambda = mu^(2-p) / (phi (2-p)); 0.093 here
+    draws = Tweedie(1.6).simulate(np.full(m, 0.5), 0.8, rng)
+    assert np.mean(draws == 0) == pytest.approx(np.exp(-(0.5 ** 0.4) / (0.8 * 0.4)), abs=0.01)
 
 
 def test_binomial_needs_whole_trials_to_simulate():
