@@ -177,7 +177,9 @@ def get_margeff(res, scale="response"):
     if scale not in ("response", "link"):
         raise ValueError(f"scale must be 'response' or 'link'; got {scale!r}.")
     lik = res.likelihood
-    transform = _mean2d(lik) if scale == "response" else None
+    k = res.model.layout.n_outputs  # the network's outputs (not ancillary predictors)
+    transform = _mean2d(lik) if scale == "response" else (
+        None if lik._n_out() == k else (lambda e: e[:, :k]))
     f, D = average_derivatives(lik, lik.theta, lik.X.numpy(), transform, intercept=False)
     cov = delta_cov(D, res.cov_theta)
     terms = list(res.model.layout.input_names)

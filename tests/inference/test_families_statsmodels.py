@@ -108,6 +108,14 @@ def test_negative_binomial_reports_alpha_as_statsmodels_does():
     # df = number of slopes
     assert res.llr_pvalue == pytest.approx(sm_res.llr_pvalue, rel=1e-6, abs=1e-300)
     assert res.df_model == sm_res.df_model == X.shape[1]
+    # average marginal effects on the mean: statsmodels' get_margeff; on the link scale (log
+    # mu, not alpha): the coefficients themselves
+    ours = res.get_margeff().summary_frame()
+    theirs = sm_res.get_margeff().summary_frame()
+    np.testing.assert_allclose(ours["dy/dx"], theirs["dy/dx"], rtol=1e-6)
+    np.testing.assert_allclose(ours["Std. Err."], theirs["Std. Err."], rtol=1e-5)
+    np.testing.assert_allclose(res.get_margeff("link").margeff, res.params[X.columns],
+                               rtol=1e-10)
 
 
 def _menu_data(family, n=200, seed=51):
