@@ -41,6 +41,8 @@ def _as_frame(X, formula):
         raise TypeError(
             f"formula={formula!r} needs X as a pandas DataFrame holding the columns it names; "
             f"got {type(X).__name__}.")
+    if not all(isinstance(c, str) for c in X.columns):  # formulaic looks names up as text
+        X = X.rename(columns=str)
     # formulaic does not see pandas' string dtype as categorical: hand it plain objects
     strings = [c for c in X.columns if isinstance(X[c].dtype, pd.StringDtype)]
     return X.astype({c: object for c in strings}) if strings else X

@@ -147,6 +147,12 @@ def test_categorical_columns_without_a_formula(frame):
     np.testing.assert_allclose(est.predict(X.head(5)), ref.predict(frame.head(5)), rtol=1e-8)
 
 
+def test_columns_named_by_numbers_are_encoded_too(frame):
+    X = frame[["age", "region"]].set_axis([0, 1], axis=1)
+    res = NeuralRegressor((), family="poisson", solver="lbfgs").fit(X, frame.visits).inference()
+    assert list(res.params.index) == ["intercept", "0", "1[T.north]", "1[T.south]"]
+
+
 def test_numeric_frames_are_unchanged():
     X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0]})
     est = NeuralRegressor((), solver="lbfgs").fit(X, [0.0, 1.0, 2.5, 2.9])
