@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "NeuralClassifier": "neurostat.estimators.neural",
     "NeuralRegressor": "neurostat.estimators.neural",
+    "MultiResponseRegressor": "neurostat.estimators.multi",
     "DivergenceError": "neurostat.engine.solvers",
     "ProjectionPursuitRegressor": "neurostat.ppr",
     "RidgeFunctionDisplay": "neurostat.ppr",

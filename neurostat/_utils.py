@@ -151,3 +151,26 @@ def check_sample_weight(sample_weight, X, normalize=False):
     if normalize:
         sw = sw * (sw.shape[0] / total)
     return None if np.all(sw == 1.0) else sw
+
+
+def check_offset(offset, n):
+    """A validated offset: float64 of shape (n,), finite, or None.
+
+    Raises
+    ------
+    ValueError
+        Not numeric, not one value per row, NaN or infinity.
+    """
+    if offset is None:
+        return None
+    try:
+        o = np.asarray(offset, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"offset must be numeric; got {exc}.") from None
+    if o.ndim != 1 or o.shape[0] != n:
+        raise ValueError(f"offset must be 1-D with one value per row of X ({n} rows); got "
+                         f"shape {o.shape}.")
+    if not np.all(np.isfinite(o)):
+        raise ValueError("offset contains NaN or infinity (the log of a zero exposure?); give "
+                         "finite values.")
+    return o

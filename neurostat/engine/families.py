@@ -35,6 +35,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .calibration import calibration_table  # noqa: F401 (its home before)
+
 
 def _as_2d(a):
     return a[:, None] if a.ndim == 1 else a
@@ -85,6 +87,24 @@ class Family:
         The link is canonical (observed and expected information agree; ``A''(eta) = V(mu)``).
     classification : bool
         The outcomes are classes: predicted probabilities are calibrated against them.
+    frequency_weights : bool
+        ``sample_weight`` counts repeated rows (``nobs = sum w``, robust meat
+        ``sum_i w_i s_i s_i'``); False where it is part of the response (binomial trials,
+        statsmodels' ``var_weights``: ``nobs`` is the number of rows).
+    expected_information : bool
+        :meth:`AdditiveFamily.information_eta` is the expected (Fisher) information and
+        differs from the observed one (a non-canonical link): inference then reports the
+        inverse Fisher information as the nonrobust covariance (statsmodels' IRLS convention)
+        and uses the observed information in the robust sandwich.
+    use_t : bool
+        t rather than normal reference distributions for nonrobust inference (the default:
+        ``has_scale``).
+    ancillary : tuple of str
+        Names of parameters of the distribution estimated beside the network, each an
+        intercept-only linear predictor appended after the network's outputs (negative
+        binomial: ``("alpha",)``); reported on the scale of :meth:`ancillary_values`.
+    predictors : tuple of str or None
+        Names of the linear predictors when a response has several (``("mean", "log_sd")``).
     """
 
     name = None
@@ -96,6 +116,14 @@ class Family:
     nonnegative_target = False
     canonical = False
     classification = False
+    frequency_weights = True
+    expected_information = False
+    ancillary = ()
+    predictors = None
+
+    @property
+    def use_t(self):
+        return self.has_scale
 
     # ----------------------------------------------------------------- targets and start
     def n_outputs(self, y):
@@ -104,6 +132,21 @@ class Family:
 
     def validate(self, y):
         """Raise ValueError when ``y`` (encoded, numeric, finite) is outside the support."""
+
+    def check_sample_weight(self, sample_weight):
+        """Raise ValueError when the (validated) weights do not suit the family."""
+
+    def offset_eta(self, offset, n_eta):
+        """The offset (tensor of shape (n,)) as the (n, n_eta) tensor added to eta: to every
+        output of the network, not to the ancillary predictors."""
+        out = torch.zeros(offset.shape[0], n_eta, dtype=offset.dtype, device=offset.device)
+        out[:, :n_eta - len(self.ancillary)] = offset[:, None]
+        return out
+
+    def ancillary_values(self, raw):
+        """``(values, d values / d raw)`` of the ancillary parameters from their linear
+        predictors ``raw`` (numpy); the identity by default."""
+        return raw, np.ones_like(raw)
 
     def initial_intercept(self, y, sample_weight):
         """Output bias of the null (intercept-only) model: numpy, one value per output."""
@@ -175,6 +218,12 @@ class Family:
             "cov_type='bootstrap' (case resampling)."
         )
 
+    def sample(self, eta, scale, rng, sample_weight=None):
+        """A response drawn at linear predictor ``eta`` (the parametric bootstrap):
+        :meth:`simulate` at the means by default; a family whose draw needs more (binomial
+        trials in ``sample_weight``, ancillary predictors in ``eta``) overrides it."""
+        return self.simulate(_np(self.mean(eta)), scale, rng)
+
     def _params(self):
         # the family's parameters (ties, n_classes, ...); underscored attributes are caches
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
@@ -236,8 +285,17 @@ class AdditiveFamily(Family):
             out[:, j, :] = -hj
         return out
 
-    def information(self, G, eta, y, sample_weight=None, scale=1.0):
-        W = self.information_eta(eta, y, sample_weight, scale)
+    def observed_information_eta(self, eta, y, sample_weight=None, scale=1.0):
+        """Per-row observed information ``-d^2 l_i / d eta_i^2`` (n, k, k): the same as
+        :meth:`information_eta` unless ``expected_information`` (then by autograd)."""
+        if not self.expected_information:
+            return self.information_eta(eta, y, sample_weight, scale)
+        return AdditiveFamily.information_eta(self, eta, y, sample_weight, scale)
+
+    def information(self, G, eta, y, sample_weight=None, scale=1.0, observed=False):
+        """``G' W G`` with ``W`` the Fisher information in eta (``observed``: the observed)."""
+        W = (self.observed_information_eta if observed else self.information_eta)(
+            eta, y, sample_weight, scale)
         if G.shape[1] == 1 and bool((W >= 0).all()):
             # a symmetric rank-p update on the square roots: half the flops of g' (W g)
             gw = (G[:, 0, :] * W[:, 0, 0, None].sqrt()).numpy()
@@ -366,6 +424,10 @@ class Gaussian(AdditiveFamily):
 
     def simulate(self, mu, scale, rng):
         return mu + np.sqrt(scale) * rng.standard_normal(mu.shape)
+
+    def response_variance(self, eta, scale=1.0):
+        """``Var(y | x)``, the dispersion at every row (numpy): prediction intervals."""
+        return np.broadcast_to(np.asarray(scale, dtype=np.float64), eta.shape).copy()
 
 
 class Poisson(AdditiveFamily):
@@ -548,48 +610,12 @@ class Categorical(AdditiveFamily):
         return (u > np.cumsum(mu, 1)).sum(1).clip(0, mu.shape[1] - 1).astype(np.int64)
 
 
-REGRESSION_FAMILIES = {"gaussian": Gaussian, "poisson": Poisson}
-#: the canonical-link GLM families with one linear predictor, by name
+#: the canonical-link GLM families with one linear predictor, by name (the registry of every
+#: regression family, these and those of :mod:`neurostat.engine.glm_families`, is
+#: ``neurostat.engine.glm_families.REGRESSION_FAMILIES``)
 GLM_FAMILIES = {"bernoulli": Bernoulli, "gaussian": Gaussian, "poisson": Poisson}
 
 
 def classification_family(n_classes):
     """:class:`Bernoulli` for two classes, :class:`Categorical` for more."""
     return Bernoulli() if n_classes == 2 else Categorical(n_classes)
-
-
-def calibration_table(y, mu, n_bins=10):
-    """Bins of the predicted probability with observed frequencies and the Hosmer-Lemeshow test.
-
-    For one probability per row (two classes) the bins are those of the probability of the
-    second class against the 0/1 outcome; for several classes, of the predicted class's
-    probability against whether it was right. Rows are sorted by probability and split into
-    ``n_bins`` groups of (nearly) equal size (``np.array_split`` of the stable sort: equal
-    counts, not quantile breaks).
-
-    Returns
-    -------
-    table : DataFrame
-        Per bin: ``n``, ``mean_predicted``, ``observed``, ``p_min``, ``p_max``.
-    hosmer_lemeshow : tuple
-        ``(statistic, p_value)`` on ``n_bins - 2`` degrees of freedom.
-    """
-    import pandas as pd
-    from scipy import stats as sps
-
-    y, mu = _np(y), _np(mu)
-    if mu.ndim == 2:
-        p, hit = mu.max(1), (mu.argmax(1) == y).astype(float)
-    else:
-        p, hit = mu, y
-    order = np.argsort(p, kind="stable")
-    bins = np.array_split(order, min(n_bins, len(p)))
-    rows = [(i + 1, len(b), p[b].mean(), hit[b].mean(), p[b].min(), p[b].max())
-            for i, b in enumerate(bins)]
-    table = pd.DataFrame(rows, columns=["bin", "n", "mean_predicted", "observed",
-                                        "p_min", "p_max"]).set_index("bin")
-    e, o, n = table.mean_predicted.values, table.observed.values, table.n.values
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = float(np.nansum(n * (o - e) ** 2 / (e * (1 - e))))
-    df = max(len(table) - 2, 1)
-    return table, (stat, float(sps.chi2.sf(stat, df)))

@@ -2,6 +2,8 @@
 
 from ._base import _BaseNeural
 from .convnet import ConvNetClassifier
+from .multi import MultiResponseRegressor
 from .neural import NeuralClassifier, NeuralRegressor
 
-__all__ = ["ConvNetClassifier", "NeuralClassifier", "NeuralRegressor", "_BaseNeural"]
+__all__ = ["ConvNetClassifier", "MultiResponseRegressor", "NeuralClassifier", "NeuralRegressor",
+           "_BaseNeural"]

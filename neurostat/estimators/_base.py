@@ -28,6 +28,7 @@ from .._utils import (
     is_dask_collection,
     resolve_device,
 )
+from ..engine.heads import with_ancillary
 from ..engine.networks import ACTIVATIONS, INIT_SCHEMES, MLP
 from ..engine.penalties import ElasticNetPenalty
 from ..engine.solvers import (
@@ -39,6 +40,9 @@ from ..engine.solvers import (
     MinibatchConfig,
     MinibatchSolver,
 )
+from . import _design
+from ._inputs import _InputsMixin
+from ._modules import _module_to_cpu, _n_eta, _set_output_bias, _shifted_score, _transfer
 from ._statistics import StatisticalModelMixin
 
 
@@ -51,7 +55,7 @@ def _stochastic(est):
     return True
 
 
-class _BaseNeural(StatisticalModelMixin, BaseEstimator):
+class _BaseNeural(_InputsMixin, StatisticalModelMixin, BaseEstimator):
     """Shared fit/predict machinery; see :class:`NeuralClassifier` for the parameters."""
 
     _parameter_constraints = {
@@ -84,6 +88,7 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
+        "formula": [None, str],
     }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -93,7 +98,7 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
                  random_state=None, tol=1e-4, verbose=0, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 freeze=0, device="auto"):
+                 freeze=0, device="auto", formula=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -123,6 +128,7 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
         self.max_fun = max_fun
         self.freeze = freeze
         self.device = device
+        self.formula = formula
 
     def __init_subclass__(cls, **kwargs):
         # predict, predict_proba, ... and score map over the chunks of a dask collection
@@ -177,9 +183,9 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
         return MLP(n_features, self._hidden_sizes(), n_outputs, self.activation,
                    self.dropout, self.input_dropout)
 
-    def _initialize(self, X, y_enc, family, sample_weight, dtype):
+    def _initialize(self, X, y_enc, family, sample_weight, dtype, offset=None):
         n_out = family.n_outputs(y_enc)
-        module = self._build_module(X.shape[1], n_out)
+        module = with_ancillary(self._build_module(X.shape[1], n_out), len(family.ancillary))
         init = self.init
         module.reset_parameters("glorot_uniform" if not isinstance(init, str) else init)
         if not isinstance(init, str):
@@ -199,8 +205,7 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
             with torch.no_grad():
                 module.output_layer.weight.zero_()
         with torch.no_grad():
-            b0 = family.initial_intercept(y_enc, sample_weight)
-            module.output_layer.bias.copy_(torch.as_tensor(b0, dtype=torch.float32))
+            _set_output_bias(module, self._initial_bias(family, y_enc, sample_weight, offset))
         self.module_ = module.to(device=self.device_, dtype=dtype)
         self._target_scaling = self._make_target_scaling(family, y_enc, sample_weight)
         if self._target_scaling is not None:
@@ -256,19 +261,25 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
     def _tensor(self, a, dtype):
         return as_tensor(a, dtype, self.device_)
 
-    def _fit(self, X, y, sample_weight, incremental):
+    def _fit(self, X, y, sample_weight, incremental, offset=None):
         if is_dask_collection(X):  # before validation, which would gather X into memory
+            if offset is not None:
+                raise ValueError("offsets with data held in chunks (dask) are not supported; "
+                                 "compute the data first, or fit without an offset.")
             from ..distributed.estimator import fit_chunked
             return fit_chunked(self, X, y, sample_weight, incremental)
         self._check_options()
         self._hidden_sizes()
         first = not (self._is_initialized() and (self.warm_start or incremental))
+        X, y = self._design_fit(X, y, reset=first)
         X, y = self._validate_xy(X, y, reset=first)
+        offset = self._check_offset(offset, X)
         raw_weight = self._sample_weight(sample_weight, X, normalize=False)
         sample_weight = self._sample_weight(sample_weight, X)
         y_enc = self._encode_target(y)
         family = self._make_family(y_enc)
         family.validate(y_enc)
+        family.check_sample_weight(raw_weight)
         self.family_ = family
         if first:
             self.device_ = resolve_device(self.device)
@@ -285,14 +296,17 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             if first:
-                self._initialize(X, y_enc, family, sample_weight, dtype)
+                self._initialize(X, y_enc, family, sample_weight, dtype, offset)
             else:
                 self.module_.to(dtype=dtype)
-            self._train(X, y_enc, sample_weight, family, penalty, dtype, seed, incremental)
+            self._train(X, y_enc, sample_weight, family, penalty, dtype, seed, incremental,
+                        **({} if offset is None else {"offset": offset}))
         self._training_data = (X, y, raw_weight)
+        self._training_offset = offset
         return self
 
-    def _train(self, X, y_enc, sample_weight, family, penalty, dtype, seed, incremental):
+    def _train(self, X, y_enc, sample_weight, family, penalty, dtype, seed, incremental,
+               offset=None):
         module = self.module_
         scaling = getattr(self, "_target_scaling", None) if self.solver != "lbfgs" else None
         loss_scale = 1.0
@@ -302,17 +316,21 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
             penalty = penalty.for_standardized_target(scale, len(module.penalized_parameters()))
             loss_scale = scale**2
             self._rescale_output_(center, scale, forward=True)
+            offset = None if offset is None else offset / scale
         try:
             self._train_scaled(X, y_enc, sample_weight, family, penalty, dtype, seed,
-                               incremental, loss_scale)
+                               incremental, loss_scale, offset)
         finally:
             if scaling is not None:
                 self._rescale_output_(center, scale, forward=False)
 
     def _train_scaled(self, X, y_enc, sample_weight, family, penalty, dtype, seed, incremental,
-                      loss_scale):
+                      loss_scale, offset=None):
         module, history = self.module_, self._history
         validation = None
+        score_fn = self._validation_score
+        if offset is not None:
+            offset = self._offset_eta(offset, _n_eta(module), family)
         if self.early_stopping and not incremental and self.solver != "lbfgs":
             stratify = y_enc if isinstance(self, ClassifierMixin) else None
             idx = np.arange(X.shape[0])
@@ -321,12 +339,17 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
             sw_va = None if sample_weight is None else sample_weight[va]
             validation = (self._tensor(X[va], dtype), self._tensor(y_enc[va], dtype),
                           self._tensor(sw_va, dtype))
+            if offset is not None:
+                score_fn = _shifted_score(score_fn, self._tensor(offset[va], dtype))
+                offset = offset[tr]
             X, y_enc = X[tr], y_enc[tr]
             sample_weight = None if sample_weight is None else sample_weight[tr]
             history.best_validation_score = -np.inf
             history.best_state = None
         data = (self._tensor(X, dtype), self._tensor(y_enc, dtype),
                 self._tensor(sample_weight, dtype))
+        if offset is not None:
+            data = (*data, self._tensor(offset, dtype))
         history.no_improvement = 0
         history.converged = False
         if self.solver == "lbfgs":
@@ -334,7 +357,7 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
             LBFGSSolver(module, family, penalty, config).solve(data, history)
         else:
             self._train_stochastic(family, penalty, data, history, validation, incremental,
-                                   loss_scale)
+                                   loss_scale, score_fn)
         self._store_history(history, validation)
 
     def _minibatch_config(self):
@@ -351,7 +374,7 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
         return None
 
     def _train_stochastic(self, family, penalty, data, history, validation, incremental,
-                          loss_scale=1.0):
+                          loss_scale=1.0, score_fn=None):
         module = self.module_
         if self._solver is None:
             # kept across partial_fit calls and warm starts: the optimizer state continues
@@ -360,7 +383,7 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
         else:  # this call's family, penalty (target scale) and settings; same optimizer
             self._solver.reconfigure(family, penalty, self._minibatch_config())
         n_epochs = 1 if incremental else self.max_iter
-        self._solver.run(data, history, n_epochs, validation, self._validation_score,
+        self._solver.run(data, history, n_epochs, validation, score_fn or self._validation_score,
                          check_stop=not incremental, loss_scale=loss_scale)
         if validation is not None and history.best_state is not None:
             module.load_state_dict(history.best_state)
@@ -385,36 +408,50 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
             self.best_validation_score_ = None
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, offset=None):
         """Fit the network to data.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        X : array-like of shape (n_samples, n_features) or DataFrame
+            With ``formula``, the DataFrame of its columns (categorical/string columns are
+            one-hot encoded against their first level, with or without a formula).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+            None when ``formula`` has a left-hand side (the response is read from X).
         sample_weight : array-like of shape (n_samples,), default=None
-            Observation weights; the loss is ``sum_i w_i nll_i / sum_i w_i``.
+            Observation weights; the loss is ``sum_i w_i nll_i / sum_i w_i`` (for
+            ``family="binomial"`` the number of trials).
+        offset : array-like of shape (n_samples,), default=None
+            Added to the linear predictor with a fixed coefficient of 1 (glum's name):
+            ``eta = f(x) + offset``; ``np.log(exposure)`` makes a log-link model one of rates.
 
         Returns
         -------
         self : object
         """
-        return self._fit(X, y, sample_weight, incremental=False)
+        if offset is not None and not self._supports_offset:
+            raise ValueError(f"{type(self).__name__} does not take an offset.")
+        return self._fit(X, y, sample_weight, incremental=False,
+                         **({} if offset is None else {"offset": offset}))
 
     # ------------------------------------------------------------------ predicting
-    def _linear_predictor(self, X):
-        """The network output ``eta`` for X as a float64 numpy array of shape (n, n_outputs)."""
+    def _linear_predictor(self, X, offset=None):
+        """``eta`` for X (plus the offset), float64 numpy of shape (n, n_eta)."""
         check_is_fitted(self, "module_")
         X = self._validate_X_predict(X)
         out = float64_forward(self.module_, X, self.device_)
-        return np.zeros((0, self.n_outputs_)) if out is None else out
+        out = np.zeros((0, _n_eta(self.module_))) if out is None else out
+        if offset is not None:
+            out = out + self._offset_eta(self._check_offset(offset, X), out.shape[1])
+        return out
 
     def _validate_X_predict(self, X):
         """Validated inputs at predict time (subclasses with other input shapes override)."""
-        return validate_data(self, X, reset=False, dtype=np.float64)
+        return validate_data(self, _design.design_transform(self, X), reset=False,
+                             dtype=np.float64)
 
-    def _mean(self, X):
-        eta = torch.from_numpy(self._linear_predictor(X))
+    def _mean(self, X, offset=None):
+        eta = torch.from_numpy(self._linear_predictor(X, offset))
         mu = self.family_.mean(eta).numpy()
         if not np.all(np.isfinite(mu)):
             raise FloatingPointError(
@@ -458,6 +495,7 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
         state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
         state.pop("_training_data", None)  # kept by reference for inference, never pickled
         state.pop("_training_groups", None)
+        state.pop("_training_offset", None)
         state.pop("_solver", None)
         if "module_" in state:
             state["module_"] = _module_to_cpu(state["module_"])
@@ -478,31 +516,3 @@ class _BaseNeural(StatisticalModelMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
         return tags
-
-
-def _transfer(source, module):
-    """Copy every layer of the fitted ``source`` but its output layer into ``module``."""
-    check_is_fitted(source, "module_")
-    src = source.module_.body_state_dict()
-    dst = module.body_state_dict()
-    if set(src) != set(dst):
-        raise ValueError(
-            "init: the fitted estimator's layers do not match this network's "
-            f"({sorted(src)} vs {sorted(dst)}); use the same hidden structure."
-        )
-    for key, value in src.items():
-        if value.shape != dst[key].shape:
-            raise ValueError(
-                f"init: layer parameter {key!r} has shape {tuple(value.shape)} in the fitted "
-                f"estimator but {tuple(dst[key].shape)} here; the inputs and hidden sizes must "
-                "match the source network."
-            )
-    module.load_state_dict({**module.state_dict(), **{k: v.detach().cpu().float()
-                                                     for k, v in src.items()}})
-
-
-def _module_to_cpu(module):
-    if next(module.parameters()).device.type == "cpu":
-        return module
-    import copy
-    return copy.deepcopy(module).cpu()

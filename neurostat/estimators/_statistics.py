@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from .. import distributed
 from .._utils import feature_names
 from ..engine.penalties import ElasticNetPenalty
+from . import _design
 
 
 class StatisticalModelMixin:
@@ -22,7 +23,7 @@ class StatisticalModelMixin:
     # ------------------------------------------------------------------ statistics
     def inference(self, X=None, y=None, cov_type="nonrobust", *, alpha=0.05,
                   sample_weight=None, n_bootstrap=200, n_jobs=None, random_state=None,
-                  groups=None, effects="crossfit", n_folds=5):
+                  groups=None, effects="crossfit", n_folds=5, offset=None):
         """Statistical results for the fitted net (see :func:`neurostat.inference.inference`).
 
         Returns
@@ -32,17 +33,17 @@ class StatisticalModelMixin:
         from ..inference import inference
         return inference(self, X, y, cov_type, alpha=alpha, sample_weight=sample_weight,
                          n_bootstrap=n_bootstrap, n_jobs=n_jobs, random_state=random_state,
-                         groups=groups, effects=effects, n_folds=n_folds)
+                         groups=groups, effects=effects, n_folds=n_folds, offset=offset)
 
     def summary(self, **kwargs):
         """``self.inference(**kwargs).summary()``: a statsmodels-style table."""
         return self.inference(**kwargs).summary()
 
-    def _statistical_model(self, X=None, y=None, sample_weight=None, groups=None):
-        """The fitted net as a :class:`neurostat.inference.StatisticalModel` on (X, y, w)
-        (default: the training data, kept by reference by ``fit``); ``groups`` (clusters of
-        the rows, for ``cov_type="cluster"``) default to those given to ``fit`` with the
-        training data."""
+    def _statistical_model(self, X=None, y=None, sample_weight=None, groups=None, offset=None):
+        """The fitted net as a :class:`neurostat.inference.StatisticalModel` on (X, y, w,
+        offset) (default: the training data, kept by reference by ``fit``); ``groups``
+        (clusters of the rows, for ``cov_type="cluster"``) default to those given to ``fit``
+        with the training data."""
         from ..inference.likelihood import Likelihood
         from ..inference.model import ParameterLayout, StatisticalModel
 
@@ -50,10 +51,17 @@ class StatisticalModelMixin:
             groups = getattr(self, "_training_groups", None)
         lik = distributed.chunked_likelihood(self, X, y, sample_weight)  # dask data, else None
         if lik is None:
+            offset = self._inference_offset(X, offset)
             X, y, w = self._inference_data(X, y, sample_weight)
-            lik = Likelihood(self.module_, self.family_, X, self._inference_target(y), w)
+            y = self._inference_target(y)
+            lik = Likelihood(self.module_, self._inference_family(X, y, w, offset), X, y, w,
+                             offset=offset)
+        elif offset is not None:
+            raise ValueError("offsets with data held in chunks (dask) are not supported; "
+                             "fit the offset as a column of X or compute the data first.")
         layout = ParameterLayout.from_likelihood(lik, feature_names(self, lik.X.shape[1]),
-                                                 has_intercept=self._has_intercept)
+                                                 has_intercept=self._has_intercept,
+                                                 terms=_design.design_terms(self))
         return StatisticalModel(
             likelihood=lik, penalty=ElasticNetPenalty(self.alpha, self.l1_ratio),
             layout=layout, name=type(self).__name__, header=tuple(self._describe()),
@@ -90,6 +98,7 @@ class StatisticalModelMixin:
     def _inference_data(self, X, y, sample_weight):
         """The data to condition on: the training data by default, else validated (X, y, w)."""
         check_is_fitted(self, "module_")
+        y = _design.design_response(self, X, y) if X is not None else y
         if (X is None) != (y is None):
             raise ValueError("Pass both X and y, or neither (then the training data are used).")
         if X is None:

@@ -67,6 +67,9 @@ shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum, e
 validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, device, input_dropout :
         As in :class:`~neurostat.NeuralClassifier`. The penalty acts on every weight (conv
         kernels included), never on biases.
+    formula : None, default=None
+        Refused with a ValueError: the inputs of a conv net are pixels, not the columns of a
+        data frame (the parameter exists because every neurostat estimator has it).
 
     Attributes
     ----------
@@ -116,7 +119,7 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, device,
                  shuffle=True, random_state=None, tol=1e-4, verbose=0, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, freeze=0, device="auto"):
+                 n_iter_no_change=10, max_fun=15000, freeze=0, device="auto", formula=None):
         self.conv_layers = conv_layers
         self.dense_layers = dense_layers
         self.activation = activation
@@ -149,6 +152,7 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, device,
         self.max_fun = max_fun
         self.freeze = freeze
         self.device = device
+        self.formula = formula
 
     # ------------------------------------------------------------------ structure
     def _hidden_sizes(self):
@@ -234,6 +238,14 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, device,
             return given
         side = math.isqrt(n_features)
         return (1, side, side) if side * side == n_features else (1, 1, n_features)
+
+    def _design_fit(self, X, y, reset):
+        if self.formula is not None:
+            raise ValueError(
+                f"ConvNetClassifier does not take a formula (formula={self.formula!r}): its "
+                "inputs are images. Use NeuralClassifier(formula=...) for tabular data.")
+        self._design = None
+        return X, y
 
     def _validate_xy(self, X, y, reset):
         X, shape = self._rows(X, reset)

@@ -5,18 +5,22 @@ A net is structure (:mod:`neurostat.networks`) + family (:mod:`neurostat.familie
 scikit-learn's ``MLPClassifier``/``MLPRegressor`` where the concept exists.
 """
 
+import copy
 
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import validate_data
 
 from .._compat import StrOptions
-from ..engine.families import REGRESSION_FAMILIES, classification_family
+from ..engine.families import Family, classification_family
+from ..engine.glm_families import REGRESSION_FAMILIES
 from ._base import _BaseNeural, _stochastic
+from ._design import design_response as _design_response
 
 __all__ = ["NeuralClassifier", "NeuralRegressor"]
 
@@ -65,6 +69,12 @@ class NeuralClassifier(ClassifierMixin, _BaseNeural):
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
         "auto" trains on CUDA when present. A model fitted on a GPU pickles and predicts on a
         CPU-only machine.
+    formula : str or None, default=None
+        A Wilkinson formula (formulaic), e.g. ``"y ~ age + C(region) + np.log(income)"``: then
+        ``fit(df)`` and ``predict(df)`` take a DataFrame; the design's spec is kept from fit
+        (``model_spec_``: levels, transforms) and inference groups each term's columns (a
+        categorical term is one joint Wald test). Without a formula, a DataFrame's categorical
+        and string columns are one-hot encoded against their first level the same way.
 
     Attributes
     ----------
@@ -83,7 +93,10 @@ class NeuralClassifier(ClassifierMixin, _BaseNeural):
     module_ : torch.nn.Module
     family_ : neurostat.families.Family
     feature_names_in_ : ndarray of str
-        When X has string column names.
+        When X has string column names (with a formula or categorical columns, the design's
+        column names, statsmodels' spelling: ``C(region)[T.north]``).
+    model_spec_ : formulaic.ModelSpec
+        With a formula or categorical columns: the design's spec, reused at predict time.
 
     Examples
     --------
@@ -150,14 +163,14 @@ class NeuralClassifier(ClassifierMixin, _BaseNeural):
 
     _partial = False
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, offset=None):
         self._partial = False
-        return super().fit(X, y, sample_weight)
+        return super().fit(X, y, sample_weight, offset)
 
     fit.__doc__ = _BaseNeural.fit.__doc__
 
     @available_if(_stochastic)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None, offset=None):
         """One epoch over (X, y) with the current optimizer state (scikit-learn's convention).
 
         Parameters
@@ -166,7 +179,7 @@ class NeuralClassifier(ClassifierMixin, _BaseNeural):
         y : array-like of shape (n_samples,)
         classes : array-like of shape (n_classes,), default=None
             All classes; required on the first call.
-        sample_weight : array-like of shape (n_samples,), default=None
+        sample_weight, offset : array-like of shape (n_samples,), default=None
 
         Returns
         -------
@@ -184,29 +197,34 @@ class NeuralClassifier(ClassifierMixin, _BaseNeural):
             )
         self._validate_params()
         self._partial = True
-        return self._fit(X, y, sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True, offset=offset)
 
-    def decision_function(self, X):
+    def decision_function(self, X, offset=None):
         """Linear predictor: the logit (n,) for two classes, the K logits (n, K) otherwise."""
-        eta = self._linear_predictor(X)
+        eta = self._linear_predictor(X, offset)
         if eta.shape[1] == 1:
             return eta[:, 0]
         return np.hstack([np.zeros((eta.shape[0], 1)), eta])
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, offset=None):
         """Class probabilities, shape (n_samples, n_classes)."""
-        mu = self._mean(X)
+        mu = self._mean(X, offset)
         return np.column_stack([1 - mu, mu]) if mu.ndim == 1 else mu
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X, offset=None):
         with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+            return np.log(self.predict_proba(X, offset))
 
-    def predict(self, X):
+    def predict(self, X, offset=None):
         """Most probable class."""
-        d = self.decision_function(X)
+        d = self.decision_function(X, offset)
         idx = (d > 0).astype(int) if d.ndim == 1 else d.argmax(1)
         return self.classes_[idx]
+
+    def score(self, X, y=None, sample_weight=None, offset=None):
+        """Accuracy of :meth:`predict` (``y`` from the formula's response when None)."""
+        y = _design_response(self, X, y, required=True)
+        return accuracy_score(y, self.predict(X, offset), sample_weight=sample_weight)
 
     @property
     def coef_(self):
@@ -227,14 +245,33 @@ class NeuralClassifier(ClassifierMixin, _BaseNeural):
 
 
 class NeuralRegressor(RegressorMixin, _BaseNeural):
-    """A neural network regression model with a gaussian or poisson likelihood.
+    """A neural network regression model with a GLM family (or a distributional one).
 
     Parameters are those of :class:`NeuralClassifier`, plus
 
-    family : {"gaussian", "poisson"}, default="gaussian"
-        Gaussian with identity link (nll ``0.5 (y - mu)^2``; the scale is estimated after the
-        fit, as for a GLM) or Poisson with log link (counts ``y >= 0``). With no hidden layer
-        and ``solver="lbfgs"`` these are OLS / the elastic net and Poisson regression.
+    family : {"gaussian", "poisson", "binomial", "gamma", "negative_binomial", "tweedie", \
+"gaulss"} or Family, default="gaussian"
+        The likelihood of the output layer; with no hidden layer and ``solver="lbfgs"`` each
+        is its GLM (statsmodels' estimates, standard errors and log-likelihood):
+
+        * "gaussian": identity link (nll ``0.5 (y - mu)^2``; the scale is estimated after the
+          fit) - OLS / the elastic net;
+        * "poisson": counts ``y >= 0``, log link;
+        * "binomial": a proportion ``y`` in [0, 1] with ``sample_weight`` the number of
+          trials, logit link (``GLM(Binomial)`` on successes and failures);
+        * "gamma": ``y > 0``, log link, dispersion Pearson chi2 / df (``GLM(Gamma(Log()))``);
+        * "negative_binomial": NB2 counts, ``Var = mu + alpha mu^2`` with ``alpha`` estimated
+          by maximum likelihood and reported as the row ``alpha`` of ``params``
+          (statsmodels' ``NegativeBinomial``);
+        * "tweedie": compound Poisson-gamma ``y >= 0`` (zeros and positive values), log
+          link, power 1.5; another power with a family object,
+          ``family=neurostat.engine.glm_families.Tweedie(power=1.3)``;
+        * "gaulss": heteroscedastic gaussian, the net outputs the mean and the log standard
+          deviation (mgcv's ``gaulss``); ``predict`` gives the mean, and
+          ``inference().get_prediction(X).summary_frame(obs=True)`` intervals that widen
+          where the noise does.
+
+        Use ``offset=np.log(exposure)`` in fit/predict for rates.
 
     Attributes
     ----------
@@ -256,7 +293,7 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
 
     _parameter_constraints = {
         **_BaseNeural._parameter_constraints,
-        "family": [StrOptions(set(REGRESSION_FAMILIES))],
+        "family": [StrOptions(set(REGRESSION_FAMILIES)), Family],
     }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, family="gaussian",
@@ -266,7 +303,7 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
                  random_state=None, tol=1e-4, verbose=0, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 freeze=0, device="auto"):
+                 freeze=0, device="auto", formula=None):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, l1_ratio=l1_ratio,
             dropout=dropout, input_dropout=input_dropout, init=init, batch_size=batch_size,
@@ -276,7 +313,7 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, freeze=freeze,
-            device=device,
+            device=device, formula=formula,
         )
         self.family = family
 
@@ -291,7 +328,13 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
         return y
 
     def _make_family(self, y_enc):
+        if isinstance(self.family, Family):  # a family object with its parameters
+            return copy.deepcopy(self.family)
         return REGRESSION_FAMILIES[self.family]()
+
+    def _output_labels(self, k):
+        names = getattr(self.family_, "predictors", None)
+        return names if names is not None and len(names) == k else super()._output_labels(k)
 
     def _validation_score(self, module, X, y, w):
         mu = self.family_.mean(module(X))
@@ -303,14 +346,20 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
         return (1 - ss_res / torch.clamp(ss_tot, min=1e-300)).mean()
 
     @available_if(_stochastic)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y, sample_weight=None, offset=None):
         """One epoch over (X, y) with the current optimizer state (scikit-learn's convention)."""
         self._validate_params()
-        return self._fit(X, y, sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True, offset=offset)
 
-    def predict(self, X):
-        """Mean response: ``E[y | x]`` (counts per unit exposure for poisson)."""
-        return self._mean(X)
+    def predict(self, X, offset=None):
+        """Mean response ``E[y | x]`` (with ``offset=np.log(exposure)``: the expected count of
+        that exposure; without, per unit exposure)."""
+        return self._mean(X, offset)
+
+    def score(self, X, y=None, sample_weight=None, offset=None):
+        """R^2 of :meth:`predict` (``y`` from the formula's response when None)."""
+        y = _design_response(self, X, y, required=True)
+        return r2_score(y, self.predict(X, offset), sample_weight=sample_weight)
 
     @property
     def coef_(self):
@@ -327,6 +376,7 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
-        family = REGRESSION_FAMILIES.get(self.family)
+        family = self.family if isinstance(self.family, Family) else \
+            REGRESSION_FAMILIES.get(self.family)
         tags.target_tags.positive_only = bool(family and family.nonnegative_target)
         return tags

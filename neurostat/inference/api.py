@@ -30,7 +30,7 @@ def check_separation(model):
 
 def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_weight=None,
               n_bootstrap=200, n_jobs=None, random_state=None, groups=None,
-              effects="crossfit", n_folds=5):
+              effects="crossfit", n_folds=5, offset=None):
     """Statistical results for a fitted neurostat estimator, in statsmodels' vocabulary.
 
     Parameters
@@ -77,6 +77,8 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
         without hidden layer, whose coefficients are a GLM's.
     n_folds : int, default=5
         Folds of the cross-fitting.
+    offset : array-like of shape (n_samples,), default=None
+        The offset of the rows of X (default: none; with X=None the one given to ``fit``).
 
     Returns
     -------
@@ -112,8 +114,8 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
         raise ValueError(f"effects must be 'crossfit' or 'delta'; got {effects!r}.")
     if not (isinstance(alpha, float | int) and 0 < alpha < 1):
         raise ValueError(f"alpha must be a float in (0, 1); got {alpha!r}.")
-    model = (est._statistical_model(X, y, sample_weight) if groups is None
-             else est._statistical_model(X, y, sample_weight, groups=groups))
+    extra = {k: v for k, v in (("groups", groups), ("offset", offset)) if v is not None}
+    model = est._statistical_model(X, y, sample_weight, **extra)
     if cov_type == "cluster" and model.groups is None:
         raise ValueError("cov_type='cluster' needs the cluster of each row: pass groups=.")
     lik = model.likelihood

@@ -36,15 +36,19 @@ def as_input(est, X):
     return pd.DataFrame(X, columns=names) if names is not None else X
 
 
-def refit(est, X, y, w):
-    """Warm-started refit of a copy of ``est`` on (X, y, w); returns the copy."""
+def refit(est, X, y, w, offset=None):
+    """Warm-started refit of a copy of ``est`` on (X, y, w) and the offset; returns the copy."""
     b = warm_copy(est)
     # one thread for torch and for BLAS: scipy's L-BFGS-B makes many tiny BLAS calls, and
     # waking an idle BLAS thread pool for each made small refits 8x slower (measured)
     with num_threads(1), blas_threads(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        b.fit(as_input(b, X), y, sample_weight=w)
+        b.fit(as_input(b, X), y, sample_weight=w, **_offset_kw(offset))
     return b
+
+
+def _offset_kw(offset):
+    return {} if offset is None else {"offset": offset}
 
 
 def run_parallel(fn, args, n_jobs, desc):
@@ -64,11 +68,12 @@ def raw_target(model):
     return y if model.classes is None else model.classes[y.astype(np.int64)]
 
 
-def _case_replicate(est, X, y, w, seed):
+def _case_replicate(est, X, y, w, seed, offset=None):
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, X.shape[0], X.shape[0])
-    b = refit(est, X[idx], y[idx], None if w is None else w[idx])
-    model = b._statistical_model(X, y, w)
+    b = refit(est, X[idx], y[idx], None if w is None else w[idx],
+              None if offset is None else offset[idx])
+    model = b._statistical_model(X, y, w, **_offset_kw(offset))
     values, _ = effect_params(model, X)
     return model.likelihood.theta.numpy(), values
 
@@ -83,8 +88,8 @@ def bootstrap_statistics(est, model, n_bootstrap, n_jobs, random_state):
     w = None if lik.w is None else lik.w.numpy()
     rng = check_random_state(random_state)
     seeds = rng.randint(0, 2**31 - 1, size=n_bootstrap)
-    reps = run_parallel(_case_replicate, [(est, X, y, w, s) for s in seeds], n_jobs,
-                        "bootstrap")
+    reps = run_parallel(_case_replicate, [(est, X, y, w, s, lik.offset_input) for s in seeds],
+                        n_jobs, "bootstrap")
     thetas = np.array([r[0] for r in reps])
     params = np.array([r[1] for r in reps])
     if lik.n_params <= MAX_HESSIAN_PARAMS:
@@ -101,8 +106,8 @@ def bootstrap_statistics(est, model, n_bootstrap, n_jobs, random_state):
         method=f"case bootstrap ({n_bootstrap} warm-started refits on resamples)")
 
 
-def simulate(model, mu, scale, rng):
-    """Draw a response from fitted means ``mu`` (``family.simulate``), as labels for a
-    classifier."""
-    draw = model.family.simulate(mu, scale, rng)
+def simulate(model, eta, scale, rng):
+    """Draw a response at the fitted linear predictor ``eta`` (``family.sample``; binomial
+    trials are the data's weights), as labels for a classifier."""
+    draw = model.family.sample(eta, scale, rng, model.likelihood.w)
     return draw if model.classes is None else model.classes[draw.astype(np.int64)]

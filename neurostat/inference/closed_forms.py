@@ -70,16 +70,22 @@ def mlp_curvature(lik, theta, u, rows):
 
 def mlp_jacobian(lik, theta, X):
     """Per-row Jacobian ``d eta_i / d theta`` (n, k, p) of an MLP with at most one hidden
-    layer in closed form (None for other modules)."""
+    layer in closed form (None for other modules); the ancillary predictors of an MLP that has
+    them (``eta = [f(x), a]``) get their unit columns."""
     module = lik.module
-    if type(module) is not MLP or module.n_hidden_layers > 1:
+    if not isinstance(module, MLP) or module.n_hidden_layers > 1:
         return None
     params = lik.unflatten(theta)
     sl = lik.slices()  # estimated blocks only: frozen ones (freeze, Cox's bias) get no column
     n = X.shape[0]
     last = module.n_hidden_layers
     k = params[f"layers.{last}.bias"].shape[0]
-    G = torch.zeros(n, k, lik.n_params, dtype=torch.float64)
+    anc = sl.get("ancillary")
+    G = torch.zeros(n, k + (0 if anc is None else anc.stop - anc.start), lik.n_params,
+                    dtype=torch.float64)
+    if anc is not None:
+        for j in range(anc.stop - anc.start):
+            G[:, k + j, anc.start + j] = 1.0
     if last == 0:
         hidden = X
     else:

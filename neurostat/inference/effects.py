@@ -92,11 +92,26 @@ def effect_params(model, X=None):
         idx = layout.linear_index
         D = np.zeros((idx.size, lik.n_params))
         D[np.arange(idx.size), idx] = 1.0
-        return lik.theta.numpy()[idx].copy(), D
+        return _with_ancillary(model, lik.theta.numpy()[idx].copy(), D)
     if X is None and getattr(lik, "chunked", False):  # data in chunks: reduced over them
         return lik.average_derivatives(intercept=layout.has_intercept)
     X = lik.X.numpy() if X is None else np.asarray(X)
     # the model's weights average its own rows
     w = None if lik.w is None or len(X) != lik.n_rows else lik.w.numpy()
-    return average_derivatives(lik, lik.theta, X, intercept=layout.has_intercept,
-                               sample_weight=w)
+    k = layout.n_outputs
+    outputs = None if not layout.ancillary else (lambda e: e[:, :k])
+    values, D = average_derivatives(lik, lik.theta, X, outputs, intercept=layout.has_intercept,
+                                    sample_weight=w)
+    return _with_ancillary(model, values, D)
+
+
+def _with_ancillary(model, values, D):
+    """``(values, D)`` followed by the family's ancillary parameters (their delta method)."""
+    anc = model.layout.ancillary
+    if not anc:
+        return values, D
+    idx = np.array([i for _, i in anc])
+    v, dv = model.family.ancillary_values(model.likelihood.theta.numpy()[idx])
+    Da = np.zeros((idx.size, D.shape[1]))
+    Da[np.arange(idx.size), idx] = dv
+    return np.concatenate([values, v]), np.vstack([D, Da])

@@ -6,7 +6,7 @@ import torch
 from scipy import stats as sps
 
 from .bootstrap import refit, run_parallel, simulate
-from .statistics import llf_at
+from .statistics import llf_at, pearson_chi2
 
 
 def _input_weight_index(res):
@@ -93,19 +93,23 @@ class LRTestResults:
                 f"p={self.pvalue:.4g}>")
 
 
-def _loglik_of(est, X, y, w):
+def _loglik_of(est, X, y, w, offset=None):
     """Log-likelihood of a fitted estimator on (X, y) without any curvature (cheap), at the
     dispersion its reported llf uses."""
-    model = est._statistical_model(X, y, w)
-    return llf_at(model.likelihood, model.eta())
+    model = est._statistical_model(X, y, w, **({} if offset is None else {"offset": offset}))
+    lik, scale = model.likelihood, None
+    if lik.family.has_scale:  # a dispersion the llf is evaluated at (gamma's Pearson one)
+        scale = pearson_chi2(lik, lik.theta) / max(lik.nobs - lik.n_params, 1.0)
+    return llf_at(lik, model.eta(), scale)
 
 
-def _lr_replicate(full, restricted, Xf, Xr, w, model, mu, scale, seed):
+def _lr_replicate(full, restricted, Xf, Xr, w, model, eta, scale, seed, offset=None):
     rng = np.random.default_rng(seed)
-    y_star = simulate(model, mu, scale, rng)
-    r_star = refit(restricted, Xr, y_star, w)
-    f_star = refit(full, Xf, y_star, w)
-    return 2 * (_loglik_of(f_star, Xf, y_star, w) - _loglik_of(r_star, Xr, y_star, w))
+    y_star = simulate(model, eta, scale, rng)
+    r_star = refit(restricted, Xr, y_star, w, offset)
+    f_star = refit(full, Xf, y_star, w, offset)
+    return 2 * (_loglik_of(f_star, Xf, y_star, w, offset)
+                - _loglik_of(r_star, Xr, y_star, w, offset))
 
 
 def compare_lr_test(full, restricted, method="chi2", *, n_bootstrap=99, n_jobs=None,
@@ -169,7 +173,8 @@ def compare_lr_test(full, restricted, method="chi2", *, n_bootstrap=99, n_jobs=N
     w = None if lf.w is None else lf.w.numpy()
     seeds = np.random.default_rng(random_state).integers(0, 2**31 - 1, size=n_bootstrap)
     args = [(full.estimator, restricted.estimator, lf.X.numpy(), lr_.X.numpy(), w,
-             restricted.model, restricted.fittedvalues, restricted.scale, s) for s in seeds]
+             restricted.model, restricted.model.eta(), restricted.scale, s, lr_.offset_input)
+            for s in seeds]
     null = np.array(run_parallel(_lr_replicate, args, n_jobs, "LR bootstrap"))
     pvalue = (1 + np.sum(null >= stat - 1e-10 * abs(stat))) / (n_bootstrap + 1)
     return LRTestResults(stat, df, float(pvalue), "bootstrap", null)

@@ -32,7 +32,11 @@ class Likelihood:
     y : ndarray of shape (n_samples,) or (n_samples, n_targets)
         Encoded target (0/1, 0..K-1 or numeric), as the family's ``nll`` expects.
     sample_weight : ndarray of shape (n_samples,) or None
-        Frequency weights; the log-likelihood is ``sum_i w_i l_i``.
+        Frequency weights; the log-likelihood is ``sum_i w_i l_i`` (for a family whose
+        weights are not frequency weights, as binomial trials, ``nobs`` counts rows).
+    offset : ndarray of shape (n_samples,) or None
+        Added to the network's output: ``eta = f(x) + offset`` (the family says which linear
+        predictors it enters).
 
     Attributes
     ----------
@@ -40,6 +44,8 @@ class Likelihood:
         The fitted parameters, flattened in ``module.named_parameters()`` order.
     names, shapes : lists
         Name and shape of each parameter block of ``theta``.
+    offset, offset_input : tensor (n, k) / ndarray (n,) or None
+        The offset as added to eta, and as given.
     """
 
     @property
@@ -47,17 +53,21 @@ class Likelihood:
         """The family's log-likelihood is a sum of per-row terms (computed in row blocks)."""
         return self.family.additive
 
-    def __init__(self, module, family, X, y, sample_weight=None):
+    def __init__(self, module, family, X, y, sample_weight=None, offset=None):
         self.module = copy.deepcopy(module).cpu().double().eval()
         self.family = family
         X = np.asarray(X, dtype=np.float64)
         if not (X.flags.c_contiguous and X.flags.writeable):
             X = np.array(X, order="C")  # torch needs a writeable buffer; never written to
         self.X = torch.from_numpy(X)
-        yt = torch.as_tensor(np.asarray(y))
+        y = np.asarray(y)
+        yt = torch.as_tensor(y if y.flags.writeable else y.copy())
         self.y = yt if not yt.is_floating_point() else yt.to(torch.float64)
         self.w = None if sample_weight is None else torch.as_tensor(
-            np.asarray(sample_weight, dtype=np.float64))
+            np.array(sample_weight, dtype=np.float64))  # a copy: torch needs it writeable
+        self.offset_input = None if offset is None else np.asarray(offset, dtype=np.float64)
+        self.offset = None if offset is None else family.offset_eta(
+            torch.as_tensor(np.asarray(offset, dtype=np.float64)), self._n_out())
         self._init_parameters()
 
     def _init_parameters(self):
@@ -75,7 +85,9 @@ class Likelihood:
     @property
     def nobs(self):
         """Number of observations: the rows, or with frequency weights their sum."""
-        return self.n_rows if self.w is None else float(self.w.sum())
+        if self.w is None or not self.family.frequency_weights:
+            return self.n_rows
+        return float(self.w.sum())
 
     @property
     def n_rows(self):
@@ -113,10 +125,17 @@ class Likelihood:
                 mask[sl[k]] = True
         return mask
 
-    def eta(self, theta, X=None):
-        """Linear predictor ``(n, k)`` at ``theta`` for inputs X (default: the data)."""
-        X = self.X if X is None else X
-        return functional_call(self.module, self.unflatten(theta), (X,))
+    def eta(self, theta, X=None, offset=None):
+        """Linear predictor ``(n, k)`` at ``theta`` for inputs X (default: the data, with its
+        offset) plus ``offset`` ((n, k) tensor or None)."""
+        if X is None:
+            X, offset = self.X, self.offset
+        out = functional_call(self.module, self.unflatten(theta), (X,))
+        return out if offset is None else out + offset
+
+    def offset_rows(self, rows):
+        """The offset of ``rows`` ((n_rows, k) tensor) or None."""
+        return None if self.offset is None else self.offset[rows]
 
     def rows(self, block=None):
         """Row slices covering the data in blocks of about ``_BLOCK_ENTRIES`` entries."""
@@ -127,7 +146,9 @@ class Likelihood:
         return [slice(s, min(n, s + block)) for s in range(0, n, block)]
 
     def _n_out(self):
-        return self.module.output_layer.out_features
+        # the width of eta: the network's outputs and any ancillary predictors
+        return (getattr(self.module, "n_linear_predictors", None)
+                or self.module.output_layer.out_features)
 
     def _sub(self, rows):
         w = None if self.w is None else self.w[rows]
@@ -192,7 +213,7 @@ class Likelihood:
         out = torch.empty(self.n_rows, self.n_params, dtype=torch.float64)
         for r in self._blocks():
             with torch.no_grad():
-                e = self.eta(theta, self.X[r])
+                e = self.eta(theta, self.X[r], self.offset_rows(r))
             out[r] = self.family.score_obs(self.jacobian(theta, r), e, self.y[r], self._w(r))
         return out
 
@@ -207,9 +228,9 @@ class Likelihood:
         M = torch.zeros(self.n_params, self.n_params, dtype=torch.float64)
         for r in self._blocks():
             with torch.no_grad():
-                e = self.eta(theta, self.X[r])
+                e = self.eta(theta, self.X[r], self.offset_rows(r))
             S = self.family.score_obs(self.jacobian(theta, r), e, self.y[r], self._w(r))
-            if self.w is not None and self.additive:
+            if self.w is not None and self.additive and self.family.frequency_weights:
                 w = self.w[r]
                 S = S / torch.sqrt(torch.where(w > 0, w, torch.ones_like(w)))[:, None]
             M += S.T @ S
@@ -231,20 +252,26 @@ class Likelihood:
         ``R = sum_i u_i' d^2 eta_i / d theta^2`` with ``u = dl/deta`` (zero with no hidden layer;
         closed form for one hidden layer, autograd otherwise). Summed in row blocks for an
         additive family. ``F`` is positive semi-definite even away from a maximum of the
-        likelihood (penalized fits).
+        likelihood (penalized fits). For a family whose ``W`` is the expected information
+        (``expected_information``: a non-canonical link), ``H`` uses the observed one.
         """
         theta = self.theta if theta is None else theta
         p = self.n_params
+        fam = self.family
         F = torch.zeros(p, p, dtype=torch.float64)
         R = torch.zeros(p, p, dtype=torch.float64)
+        Fo = torch.zeros(p, p, dtype=torch.float64) if fam.expected_information else None
         for r in self._blocks():
             with torch.no_grad():
-                e = self.eta(theta, self.X[r])
-            F += self.family.information(self.jacobian(theta, r), e, self.y[r], self._w(r))
+                e = self.eta(theta, self.X[r], self.offset_rows(r))
+            G = self.jacobian(theta, r)
+            F += fam.information(G, e, self.y[r], self._w(r))
+            if Fo is not None:
+                Fo += fam.information(G, e, self.y[r], self._w(r), observed=True)
             if not self._linear_in_theta():
                 R += self.curvature(theta, self.score_eta(e, r), r)
         F = 0.5 * (F + F.T)
-        H = F - 0.5 * (R + R.T)
+        H = (F if Fo is None else 0.5 * (Fo + Fo.T)) - 0.5 * (R + R.T)
         return H, F
 
     def _linear_in_theta(self):
@@ -266,9 +293,15 @@ class Likelihood:
         return torch.func.hessian(s)(theta)
 
     def null_eta(self):
-        """Linear predictor of the family's null model at every row (n, k)."""
+        """Linear predictor of the family's null model at every row (n, k): with an offset,
+        the intercepts fitted by Newton steps on the constant-only model plus the offset."""
         w = None if self.w is None else self.w.numpy()
-        return self.family.null_eta(self.y.numpy(), w, self._n_out())
+        eta = self.family.null_eta(self.y.numpy(), w, self._n_out())
+        if self.offset is None or not self.additive:
+            return eta
+        start = eta[0] - (self.offset.mean(0) if self.w is None
+                          else self.w @ self.offset / self.w.sum())
+        return _constant_fit(self.family, self.y, self.w, self.offset, start) + self.offset
 
     def null_loglik(self, scale=1.0):
         """Log-likelihood of the null model (intercept only; for Cox, no covariate effect)."""
@@ -281,3 +314,30 @@ class Likelihood:
 def per_row_grad(fn, theta, X):
     """``d fn(theta, x_i) / d theta`` for scalar ``fn``, shape (n, p) (helper for effects)."""
     return vmap(grad(fn), in_dims=(None, 0))(theta, X)
+
+
+def _constant_fit(family, y, w, offset, b, max_steps=100):
+    """The intercepts ``b`` (k,) maximizing the log-likelihood of ``eta = b + offset``:
+    Newton steps (gradient steps where the information is not positive definite), halved
+    until the log-likelihood does not fall."""
+    def ll(v):
+        return float(family.loglik(v.expand_as(offset) + offset, y, w))
+
+    cur = ll(b)
+    for _ in range(max_steps):
+        e = b.expand_as(offset) + offset
+        u = family.score_eta(e, y, w).sum(0)
+        W = family.information_eta(e, y, w).sum(0)
+        L, info = torch.linalg.cholesky_ex(W)
+        step = (torch.cholesky_solve(u[:, None], L)[:, 0] if int(info) == 0
+                else u / W.diagonal().abs().clamp_min(1e-12))
+        t = 1.0
+        while t > 1e-12:
+            new = ll(b + t * step)
+            if np.isfinite(new) and new >= cur - 1e-13 * abs(cur):
+                break
+            t /= 2
+        b, cur = b + t * step, new
+        if float((t * step).abs().max()) <= 1e-13 * (1.0 + float(b.abs().max())):
+            break
+    return b

@@ -47,6 +47,11 @@ class ParameterLayout:
     terms : tuple of (str, tuple of int) or None
         Groups of input columns tested jointly (a formula's categorical term spans several
         columns); None: every input is its own term. See :attr:`term_groups`.
+    ancillary : tuple of (str, int) or None
+        Parameters of the family estimated beside the network (the negative binomial's
+        ``alpha``): each name and the index in ``theta`` of its intercept-only linear
+        predictor; reported after the coefficients or effects, on the scale of the family's
+        ``ancillary_values``.
     """
 
     names: tuple
@@ -60,6 +65,7 @@ class ParameterLayout:
     penalized: np.ndarray = field(default=None, repr=False)
     output_of_param: np.ndarray = field(default=None, repr=False)
     terms: tuple = None
+    ancillary: tuple = None
 
     @property
     def term_groups(self):
@@ -110,11 +116,15 @@ class ParameterLayout:
             output_of = np.concatenate([
                 np.repeat(np.arange(s[0]), s[1]) if len(s) == 2 else np.arange(s[0])
                 for s in lik.shapes])
+        anc = slices.get("ancillary")
+        ancillary = None if anc is None else tuple(
+            (str(name), anc.start + j) for j, name in enumerate(lik.family.ancillary))
         return cls(names=names, shapes=tuple(lik.shapes), slices=slices,
                    input_names=tuple(input_names), has_intercept=has_intercept, n_outputs=k,
                    input_weights=input_weights, linear_index=linear_index,
                    penalized=lik.penalized_mask().numpy(), output_of_param=output_of,
-                   terms=None if terms is None else tuple((str(t), tuple(c)) for t, c in terms))
+                   terms=None if terms is None else tuple((str(t), tuple(c)) for t, c in terms),
+                   ancillary=ancillary)
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,8 +182,10 @@ class StatisticalModel:
 
     @property
     def k_constant(self):
-        """Number of intercepts (one per output, none for the Cox model)."""
-        return self.layout.n_outputs if self.layout.has_intercept else 0
+        """Number of intercepts (one per output, none for the Cox model), ancillary
+        parameters included (the null model has them too)."""
+        k = self.layout.n_outputs if self.layout.has_intercept else 0
+        return k + len(self.layout.ancillary or ())
 
     def describe(self):
         """The summary header's left column: model, family, link, then :attr:`header`."""

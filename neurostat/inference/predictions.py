@@ -6,15 +6,23 @@ import torch
 from scipy import stats as sps
 from torch.func import jacrev, vmap
 
-from .._utils import is_dask_collection
+from .._utils import check_offset, is_dask_collection
 from .effects import average_derivatives, delta_cov
 
 
-def _data(res, X):
+def _data(res, X, offset=None):
+    """``(X, offset)`` as tensors: the data's, or validated new inputs and their offset."""
+    lik = res.likelihood
     if X is None:
-        return res.likelihood.X
+        if offset is not None:
+            raise ValueError("Pass X with the offset (without X the data's own offset is used).")
+        return lik.X, lik.offset
     X = res.model.prepare_X(X)
-    return torch.as_tensor(np.array(X, dtype=np.float64, order="C"))
+    Xt = torch.as_tensor(np.array(X, dtype=np.float64, order="C"))
+    if offset is None:
+        return Xt, None
+    o = torch.as_tensor(check_offset(offset, Xt.shape[0]))
+    return Xt, lik.family.offset_eta(o, lik._n_out())
 
 
 def _mean2d(lik):
@@ -24,16 +32,18 @@ def _mean2d(lik):
     return mean
 
 
-def _row_jacobian(lik, X, fn):
+def _row_jacobian(lik, X, fn, offset=None):
     """(n, m, p) Jacobian of fn(eta(x_i)) with respect to theta, in row blocks."""
     theta = lik.theta
+    offset = torch.zeros(X.shape[0], lik._n_out(), dtype=X.dtype) if offset is None else offset
 
-    def one(t, x):
-        return fn(lik.eta(t, x[None]))[0]
+    def one(t, x, o):
+        return fn(lik.eta(t, x[None], o[None]))[0]
 
     out, block = [], max(1, (1 << 22) // max(1, lik.n_params * 4))
     for s in range(0, X.shape[0], block):
-        out.append(vmap(jacrev(one), in_dims=(None, 0))(theta, X[s:s + block]).detach())
+        out.append(vmap(jacrev(one), in_dims=(None, 0, 0))(
+            theta, X[s:s + block], offset[s:s + block]).detach())
     return torch.cat(out) if out else torch.zeros(0, 1, lik.n_params, dtype=torch.float64)
 
 
@@ -58,19 +68,17 @@ def _theta_cov(res):
     return res.cov_theta if res.cov_theta is not None else res.statistics.cov_subspace
 
 
-def _jacobian(res, Xt, fn):
+def _jacobian(res, Xt, fn, offset=None):
     """(n, m, p) Jacobian of fn(eta) in theta, or of the output layer's entries only for a net
-    whose covariance is that of its output layer (``fn=None``: eta itself)."""
+    whose covariance is that of its output layer."""
     lik = res.likelihood
     if res.cov_theta is not None:
-        return _row_jacobian(lik, Xt, (lambda e: e) if fn is None else fn)
+        return _row_jacobian(lik, Xt, fn, offset)
     from .lastlayer import design
 
     G = design(res.model, Xt)
-    if fn is None:
-        return G
     with torch.no_grad():
-        eta = lik.eta(lik.theta, Xt)
+        eta = lik.eta(lik.theta, Xt, offset)
     D = torch.func.vmap(torch.func.jacrev(lambda e: fn(e[None])[0]))(eta)  # (n, m, k)
     return torch.einsum("nmk,nkq->nmq", D, G)
 
@@ -81,18 +89,19 @@ class PredictionResults:
     For one linear predictor with a monotone link the interval is computed on the link scale
     and mapped through the inverse link (statsmodels' GLM convention); ``mean_se`` is the delta
     method on the response scale. For several classes the intervals are ``mean +- q se``
-    clipped to [0, 1]. For a gaussian response ``summary_frame(obs=True)`` adds observation
-    intervals ``mean +- q sqrt(mean_se^2 + scale)`` (statsmodels' OLS ``obs_ci_lower`` /
-    ``obs_ci_upper``).
+    clipped to [0, 1]. For a gaussian response (``obs_var``, the variance of a new
+    observation: the dispersion, or ``sigma(x)^2`` of the heteroscedastic gaussian)
+    ``summary_frame(obs=True)`` adds prediction intervals ``mean +- q sqrt(se^2 + obs_var)``,
+    statsmodels' ``obs_ci_lower`` / ``obs_ci_upper``.
     """
 
     def __init__(self, predicted_mean, se_mean, linpred, se_linpred, index, use_t, df, link,
-                 obs_scale=None):
+                 obs_var=None):
         self.predicted_mean = predicted_mean
         self.se_mean = se_mean
         self.linpred = linpred
         self.se_linpred = se_linpred
-        self.obs_scale = obs_scale
+        self.obs_var = obs_var
         self._index, self._use_t, self._df, self._link = index, use_t, df, link
 
     def _q(self, alpha):
@@ -109,55 +118,78 @@ class PredictionResults:
         return np.column_stack([lo, hi])
 
     def summary_frame(self, alpha=0.05, obs=False):
-        """``mean``, ``mean_se``, ``mean_ci_lower``, ``mean_ci_upper`` (and with ``obs``, the
-        observation intervals ``obs_ci_lower``, ``obs_ci_upper``)."""
         ci = self.conf_int(alpha)
         frame = pd.DataFrame({"mean": self.predicted_mean, "mean_se": self.se_mean,
                               "mean_ci_lower": ci[:, 0], "mean_ci_upper": ci[:, 1]},
                              index=self._index)
         if obs:
-            if self.obs_scale is None:
-                raise ValueError(
-                    "Observation intervals need a gaussian (location-scale) response: for "
-                    "counts and classes the predictive distribution is the family's own, "
-                    "with the predicted mean (use family.simulate or its quantiles).")
-            half = self._q(alpha) * np.sqrt(self.se_mean**2 + np.ravel(self.obs_scale))
+            if self.obs_var is None:
+                raise ValueError("obs=True (prediction intervals for a new observation) needs "
+                                 "a gaussian response: family 'gaussian' or 'gaulss'.")
+            half = self._q(alpha) * np.sqrt(self.se_mean**2 + self.obs_var)
             frame["obs_ci_lower"] = self.predicted_mean - half
             frame["obs_ci_upper"] = self.predicted_mean + half
         return frame
 
 
-def get_prediction(res, X=None):
+def link_scale_prediction(lik, Xt, eta, columns, family, cov_theta, use_t, df, scale,
+                          jacobian=None):
+    """The prediction of one response whose mean is ``family.mean(eta[:, columns])`` and
+    depends on the first of those columns only (any other is ancillary or of the noise: the
+    negative binomial's log alpha, the heteroscedastic gaussian's log sd): the interval on
+    that linear predictor mapped through the inverse link. ``jacobian(fn)``: the (n, m, p)
+    Jacobian of fn(eta) in theta (default: by rows over every parameter)."""
+    c0 = columns[0]
+    pick = lambda e: e[:, c0:c0 + 1]  # noqa: E731
+    G = _row_jacobian(lik, Xt, pick) if jacobian is None else jacobian(pick)
+    se_eta = np.sqrt(_quadratic(G, cov_theta))[:, 0]
+    block = eta[:, columns].detach()
+    rest = block[:, 1:]
+
+    def mean_of(v):
+        m = family.mean(torch.cat([v[:, None], rest], 1))
+        return m[:, 0] if m.ndim == 2 else m
+
+    e = block[:, 0].clone().requires_grad_(True)
+    (dmu,) = torch.autograd.grad(mean_of(e).sum(), e)
+    n = block.shape[0]
+    vr = getattr(family, "response_variance", None)
+    return PredictionResults(mean_of(block[:, 0]).detach().numpy(),
+                             np.abs(dmu.numpy()) * se_eta, block[:, 0].numpy(), se_eta,
+                             pd.RangeIndex(n), use_t, df,
+                             lambda v: mean_of(torch.as_tensor(v)).detach().numpy(),
+                             None if vr is None else np.asarray(vr(block, scale)).reshape(n))
+
+
+def get_prediction(res, X=None, offset=None):
     """Predicted means at X (default: the data) with delta-method standard errors from the
     parameter covariance (:class:`PredictionResults`)."""
     lik = res.likelihood
     if is_dask_collection(X) or (X is None and is_dask_collection(lik.X)):
         if res.model.chunked is None:
             raise TypeError(f"{res.model.name} does not predict on dask collections.")
+        if offset is not None:
+            raise ValueError("offsets with data held in chunks (dask) are not supported.")
         return res.model.chunked.get_prediction(res, X)  # dask results, chunk by chunk
     fam = lik.family
-    use_t = bool(fam.has_scale and res.cov_type == "nonrobust")
-    obs_scale = res.scale if fam.location_scale else None
-    Xt = _data(res, X)
+    # t quantiles where the family's dispersion is estimated with the residual df
+    use_t = bool(fam.use_t and res.cov_type == "nonrobust")
+    Xt, off = _data(res, X, offset)
     with torch.no_grad():
-        eta = lik.eta(lik.theta, Xt)
+        eta = lik.eta(lik.theta, Xt, off)
         mu = _mean2d(lik)(eta)
     n, m = mu.shape
     cov = _theta_cov(res)
-    if eta.shape[1] == 1 and m == 1:
-        G = _jacobian(res, Xt, None)
-        se_eta = np.sqrt(_quadratic(G, cov))[:, 0]
-        e = eta[:, 0].detach().requires_grad_(True)
-        (dmu,) = torch.autograd.grad(_mean2d(lik)(e[:, None]).sum(), e)
-        link = lambda v: _mean2d(lik)(torch.as_tensor(v)[:, None])[:, 0].numpy()  # noqa: E731
-        return PredictionResults(mu[:, 0].numpy(), np.abs(dmu.numpy()) * se_eta,
-                                 eta[:, 0].numpy(), se_eta, pd.RangeIndex(n), use_t,
-                                 res.df_resid, link, obs_scale)
-    G = _jacobian(res, Xt, _mean2d(lik))
+    if m == 1:
+        return link_scale_prediction(lik, Xt, eta, list(range(eta.shape[1])), fam, cov, use_t,
+                                     res.df_resid, res.scale,
+                                     lambda fn: _jacobian(res, Xt, fn, off))
+    G = _jacobian(res, Xt, _mean2d(lik), off)
     se = np.sqrt(_quadratic(G, cov))
     classes = res.model.classes if res.model.classes is not None else np.arange(m)
     index = pd.MultiIndex.from_product([range(n), list(classes)[:m]], names=["row", "class"])
-    obs = None if obs_scale is None else np.broadcast_to(obs_scale, (n, m)).ravel()
+    obs = (np.broadcast_to(np.asarray(res.scale, dtype=np.float64), (n, m)).ravel()
+           if fam.location_scale else None)
     return PredictionResults(mu.numpy().ravel(), se.ravel(), None, None, index, use_t,
                              res.df_resid, None, obs)
 
@@ -199,7 +231,9 @@ def get_margeff(res, scale="response"):
         keep = np.array([t != "intercept" for t in res.params.index.get_level_values(-1)])
         f, cov = debiased.params[keep], debiased.cov[np.ix_(keep, keep)]
     else:
-        transform = _mean2d(lik) if scale == "response" else None
+        k = res.model.layout.n_outputs  # the network's outputs (not ancillary predictors)
+        transform = _mean2d(lik) if scale == "response" else (
+            None if lik._n_out() == k else (lambda e: e[:, :k]))
         f, D = average_derivatives(lik, lik.theta, lik.X.numpy(), transform, intercept=False,
                                    sample_weight=None if lik.w is None else lik.w.numpy())
         cov = delta_cov(D, res.cov_theta)

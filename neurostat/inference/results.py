@@ -81,9 +81,10 @@ class InferenceResults:
         self.theta = lik.theta.numpy().copy()
         self.cov_theta = statistics.cov_theta
         self.k_constant = model.k_constant
-        # t references for a dispersion estimated with a model's residual df; the effects of a
-        # net are smooth functionals with normal limits
-        self.use_t = bool(lik.family.has_scale and cov_type == "nonrobust"
+        # t references for a dispersion estimated with a model's residual df (the family
+        # says, as statsmodels does); the effects of a net are smooth functionals with normal
+        # limits
+        self.use_t = bool(lik.family.use_t and cov_type == "nonrobust"
                           and statistics.effects is None)
         self.is_glm = model.layout.is_glm
         self.penalized = bool(statistics.penalized)
@@ -109,9 +110,12 @@ class InferenceResults:
     def _index(self):
         terms = self.model.layout.term_names
         outputs = self.model.outputs
+        extra = [name for name, _ in self.model.layout.ancillary or ()]
         if outputs is None:
-            return pd.Index(terms)
-        return pd.MultiIndex.from_product([list(outputs), terms], names=["class", "term"])
+            return pd.Index(terms + extra)
+        index = pd.MultiIndex.from_product([list(outputs), terms], names=["class", "term"])
+        return index.append(pd.MultiIndex.from_tuples([(n, n) for n in extra])) if extra \
+            else index
 
     @cached_property
     def params(self):
@@ -181,8 +185,9 @@ class InferenceResults:
 
     @property
     def df_resid(self):
-        """``nobs - edf``."""
-        return self.nobs - self.edf
+        """``nobs - edf``; a family's ancillary parameters (the negative binomial's alpha)
+        are not counted, as statsmodels does not."""
+        return self.nobs - self.edf + len(self.model.layout.ancillary or ())
 
     @property
     def _df_t(self):
@@ -238,9 +243,11 @@ class InferenceResults:
                                            n_bootstrap=n_bootstrap, n_jobs=n_jobs,
                                            random_state=random_state)
 
-    def get_prediction(self, X=None):
-        """Predicted means with delta-method standard errors (``.summary_frame(alpha)``)."""
-        return _predictions.get_prediction(self, X)
+    def get_prediction(self, X=None, offset=None):
+        """Predicted means with delta-method standard errors (``.summary_frame(alpha)``; for
+        a gaussian response ``summary_frame(alpha, obs=True)`` adds prediction intervals) at
+        X (default: the data) with its ``offset``."""
+        return _predictions.get_prediction(self, X, offset)
 
     def get_margeff(self, scale="response"):
         """Average marginal effects on the response (or link) scale, as statsmodels'

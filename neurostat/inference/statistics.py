@@ -144,6 +144,7 @@ def curvature_statistics(model):
 #: the words the summary uses for each analytic covariance
 METHODS = {
     "nonrobust": "inverse observed information",
+    "nonrobust_expected": "inverse expected (Fisher) information",
     "nonrobust_penalized": "penalized sandwich A^-1 F A^-1 (A = observed information + "
                            "penalty, F = Fisher information)",
     "HC0": "robust sandwich A^-1 (sum_i s_i s_i') A^-1 (HC0)",
@@ -174,7 +175,11 @@ def with_covariance(model, stats, cov_type):
     for entries fixed at zero by an L1 penalty)."""
     lik = model.likelihood
     Ainv, active = stats.Ainv, stats.active
-    if cov_type == "nonrobust":
+    if cov_type == "nonrobust" and not stats.penalized and lik.family.expected_information:
+        # a non-canonical link: statsmodels' IRLS reports the inverse Fisher information
+        cov = symmetric_pinv(stats.I, "Fisher information")[0]
+        method = METHODS["nonrobust_expected"]
+    elif cov_type == "nonrobust":
         cov = sandwich(Ainv, stats.I) if stats.penalized else Ainv
         method = METHODS["nonrobust_penalized" if stats.penalized else "nonrobust"]
     else:
@@ -187,9 +192,10 @@ def with_covariance(model, stats, cov_type):
         meat = full[np.ix_(active, active)] / np.outer(
             np.broadcast_to(div, active.sum()), np.broadcast_to(div, active.sum()))
         cov = sandwich(Ainv, meat)
-        if cov_type == "HC1" and lik.family.has_scale:
-            # statsmodels applies the n / (n - k) correction for OLS only; its likelihood
-            # models (Logit, MNLogit, GLM) report HC1 equal to HC0, and so does neurostat
+        if cov_type == "HC1" and lik.family.has_scale and lik.family.use_t:
+            # statsmodels applies the n / (n - k) correction for OLS only (the family with t
+            # tests); its likelihood models (Logit, MNLogit, GLM - gamma included) report HC1
+            # equal to HC0, and so does neurostat
             edf = stats.edf / (lik.y.shape[1] if sp is not None else 1)  # per regression
             cov = cov * lik.nobs / (lik.nobs - edf)
         method = METHODS[cov_type].format(n_groups if cov_type == "cluster" else "")

@@ -68,7 +68,10 @@ class Summary:
             "coef": res.params, "std err": res.bse, stat: res.tvalues,
             f"P>|{stat}|": res.pvalues, lo: ci[0], hi: ci[1],
         })
-        self.wald_table = None if res.is_glm else res.wald_test_terms()
+        # per-term Wald tests: for networks (weights are not identifiable), and for a GLM
+        # whose terms span several columns (a formula's categorical term)
+        grouped = any(len(cols) > 1 for _, cols in res.model.layout.term_groups)
+        self.wald_table = None if res.is_glm and not grouped else res.wald_test_terms()
         self.tables = [self.header, self.params_table] + (
             [self.wald_table] if self.wald_table is not None else [])
         self.notes = self._notes()
@@ -133,6 +136,7 @@ class Summary:
         if self.wald_table is not None:
             title = ("Tests per input (cross-fitted directional test of no effect)"
                      if self.res.statistics.effects is not None
+                     else "Wald tests per term (all its coefficients = 0)" if self.res.is_glm
                      else "Wald tests per input (all weights leaving the input = 0)")
             lines += ["=" * _WIDTH, title]
             lines += self._fmt_table(self.wald_table)

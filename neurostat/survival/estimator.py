@@ -50,8 +50,10 @@ class NeuralCoxRegressor(_BaseNeural):
     solver, alpha, l1_ratio, dropout, input_dropout, init, batch_size, learning_rate,
     learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
     momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon,
-    n_iter_no_change, max_fun, freeze, device :
-        As :class:`neurostat.NeuralClassifier`. Minibatch solvers use each batch's own risk
+    n_iter_no_change, max_fun, freeze, device, formula :
+        As :class:`neurostat.NeuralClassifier` (a formula's right-hand side gives the inputs;
+        ``y`` comes from fit, or from plain columns on the left: ``"time + event ~ ..."``).
+        Minibatch solvers use each batch's own risk
         sets (DeepSurv, pycox): the batch loss is an estimate of the full one, so use large
         batches (``batch_size`` of several hundred) and "lbfgs" where the data fit in memory.
         With ``early_stopping`` the validation score is the mean log partial likelihood of the
@@ -138,7 +140,7 @@ class NeuralCoxRegressor(_BaseNeural):
                  shuffle=True, random_state=None, tol=1e-4, verbose=0, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, freeze=0, device="auto"):
+                 n_iter_no_change=10, max_fun=15000, freeze=0, device="auto", formula=None):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, l1_ratio=l1_ratio,
             dropout=dropout, input_dropout=input_dropout, init=init, batch_size=batch_size,
@@ -148,7 +150,7 @@ class NeuralCoxRegressor(_BaseNeural):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, freeze=freeze,
-            device=device,
+            device=device, formula=formula,
         )
         self.ties = ties
         self.n_causes = n_causes
@@ -455,6 +457,7 @@ class NeuralCoxRegressor(_BaseNeural):
                                  effects=effects, n_folds=n_folds)
 
     _has_intercept = False  # it cancels in the partial likelihood
+    _supports_offset = False
 
     def _results_class(self):
         from .inference import CoxInferenceResults

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from neurostat import NeuralClassifier, NeuralRegressor
+from neurostat import MultiResponseRegressor, NeuralClassifier, NeuralRegressor
 
 # solver="adam" trains in float32. The weighting check fits 15 rows, one full batch (batch_size
 # "auto" is min(200, n)), so the weighted and the repeated fits take the same Adam steps; but a
@@ -51,6 +51,10 @@ ESTIMATORS = [
     NeuralRegressor(hidden_layer_sizes=(), solver="lbfgs"),
     NeuralRegressor(hidden_layer_sizes=(8,), family="poisson", solver="lbfgs", max_iter=40,
                     random_state=0),
+    # one gaussian head per target column (the checks' y), joint likelihood
+    MultiResponseRegressor(hidden_layer_sizes=(), solver="lbfgs"),
+    MultiResponseRegressor(hidden_layer_sizes=(8,), max_iter=50, learning_rate_init=1e-2,
+                           random_state=0),
 ]
 
 

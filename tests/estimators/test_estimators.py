@@ -574,7 +574,7 @@ def test_invalid_parameters_name_the_problem(cancer, param, value):
 
 
 def test_unknown_family(diabetes):
-    _bad(NeuralRegressor(family="gamma"), *diabetes, ValueError, "'family' parameter")
+    _bad(NeuralRegressor(family="lognormal"), *diabetes, ValueError, "'family' parameter")
 
 
 def test_bad_hidden_layer_entries(cancer):

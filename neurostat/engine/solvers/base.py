@@ -21,6 +21,17 @@ def diverged(epoch, solver, lr):
     )
 
 
+def unpack(data):
+    """``(X, y, w, offset)`` from a solver's data, ``(X, y, w)`` or ``(X, y, w, offset)``;
+    the offset is None or an (n, k) tensor added to the module's output (``eta = f(X) + o``)."""
+    return (*data, None) if len(data) == 3 else tuple(data)
+
+
+def shifted(eta, offset):
+    """``eta + offset`` (``eta`` itself without an offset)."""
+    return eta if offset is None else eta + offset
+
+
 def has_dropout(module):
     """True when the network applies dropout (to hidden units or inputs) in training mode."""
     return any(float(getattr(module, name, 0.0) or 0.0) > 0

@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..._utils import blas_threads, num_threads
 from ..networks import MLP
-from .base import diverged, has_dropout
+from .base import diverged, has_dropout, shifted, unpack
 from .newton import ROW_BLOCK, LinearNewton, NewtonFinish
 
 #: the Newton finish is used for networks with at most this many trainable parameters
@@ -145,14 +145,15 @@ class LBFGSSolver:
     def solve(self, data, history):
         """Minimize from the module's current parameters; returns ``history``.
 
-        ``data`` is ``(X, y, w)`` (float64 tensors). Sets ``history.loss_curve`` (objective
+        ``data`` is ``(X, y, w)`` or ``(X, y, w, offset)`` (float64 tensors; the offset is
+        added to the module's output). Sets ``history.loss_curve`` (objective
         per iteration), ``n_iter``, ``converged`` and ``lbfgs_result`` (scipy's result). A
         fresh initialization (``history.init_standardized``) is read in standardized
         coordinates: the scheme's variances speak of unit-variance inputs, and inputs on the
         scale of hundreds would otherwise start eta (and a Poisson or logistic objective) far
         out of range (statsmodels' IRLS starts at the null model for the same reason).
         """
-        X, y, w = data
+        X, y, w, offset = unpack(data)
         module = self.module
         first, m, s = self._standardize(X, w, history)
         history.init_standardized = False
@@ -162,7 +163,7 @@ class LBFGSSolver:
         weights = module.penalized_parameters()
         self._l2_scales = [inv_s] + [one] * (len(weights) - 1)
         self._vec = _SplitVector(module, self.penalty, inv_s)
-        self._data = (Xt, y, w)
+        self._data = (Xt, y, w, offset)
         x0, self._bounds = self._vec.pack()
         if self._fun(x0)[0] >= 1e300:
             raise diverged(0, "lbfgs", float("nan"))
@@ -202,8 +203,8 @@ class LBFGSSolver:
         vec.unpack(x)
         for p in vec.params:
             p.grad = None
-        Xt, y, w = self._data
-        loss = self.family.loss(module(Xt), y, w) + self.penalty.smooth(
+        Xt, y, w, offset = self._data
+        loss = self.family.loss(shifted(module(Xt), offset), y, w) + self.penalty.smooth(
             module.penalized_parameters(), self._l2_scales)
         loss.backward()
         f = float(loss.detach()) + vec.l1_value(x)

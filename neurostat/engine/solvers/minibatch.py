@@ -23,7 +23,7 @@ import torch
 
 from ..._utils import num_threads
 from ._fused import Stepper
-from .base import diverged, has_dropout
+from .base import diverged, has_dropout, shifted, unpack
 from .schedules import IterateAverage, LearningRateSchedule, StoppingRule
 
 
@@ -136,7 +136,8 @@ class MinibatchSolver:
 
         Parameters
         ----------
-        data : tuple (X, y, w) of tensors on the device (``w`` may be None)
+        data : tuple (X, y, w) or (X, y, w, offset) of tensors on the device (``w`` and the
+            offset, an (n, k) tensor added to the module's output, may be None)
         history : neurostat.engine.solvers.History
             Continued: ``loss_curve`` (penalized objective per epoch, times ``loss_scale``),
             ``validation_scores``, ``n_iter``, ``t``, ``converged``, ``best_state``.
@@ -201,7 +202,7 @@ class MinibatchSolver:
 
     def _epoch(self, data, history, loss_scale):
         """One pass over the data; returns the epoch's penalized objective (reported scale)."""
-        X, y, w = data
+        X, y, w, offset = unpack(data)
         n = X.shape[0]
         wsum = float(n) if w is None else float(w.sum())
         self.module.train()
@@ -209,14 +210,15 @@ class MinibatchSolver:
             perm = torch.randperm(n, device=X.device)
             Xe, ye = X[perm], y[perm]
             we = None if w is None else w[perm]
+            oe = None if offset is None else offset[perm]
         else:
-            Xe, ye, we = X, y, w
-        total = self._batches(Xe, ye, we, self.config.n_batch(n))
+            Xe, ye, we, oe = X, y, w, offset
+        total = self._batches(Xe, ye, we, self.config.n_batch(n), oe)
         return self._end_epoch(total, n, wsum, history, loss_scale)
 
-    def _batches(self, Xe, ye, we, bs):
-        """Steps on consecutive minibatches of ``bs`` rows of (Xe, ye, we); returns the
-        weighted sum of their losses (a tensor on the device)."""
+    def _batches(self, Xe, ye, we, bs, oe=None):
+        """Steps on consecutive minibatches of ``bs`` rows of (Xe, ye, we) with offsets oe;
+        returns the weighted sum of their losses (a tensor on the device)."""
         module, family, penalty, optimizer = self.module, self.family, self.penalty, \
             self.optimizer
         weights = module.penalized_parameters()
@@ -226,9 +228,10 @@ class MinibatchSolver:
         for start in range(0, Xe.shape[0], bs):
             xb, yb = Xe[start:start + bs], ye[start:start + bs]
             wb = None if we is None else we[start:start + bs]
+            ob = None if oe is None else oe[start:start + bs]
             if self.augment is not None:
                 xb = self.augment(xb)
-            loss = family.loss(module(xb), yb, wb)
+            loss = family.loss(shifted(module(xb), ob), yb, wb)
             obj = loss + penalty.smooth(weights) if add_l2 else loss
             stepper.zero_grad()
             obj.backward()

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .base import unpack
+
 # rows per block of the one-pass-per-block reductions below: their temporaries stay in cache
 ROW_BLOCK = 16384
 
@@ -116,14 +118,14 @@ class LinearNewton:
         Its ``output_layer`` is the one linear layer.
     family : neurostat.engine.families.Family
     penalty : neurostat.engine.penalties.ElasticNetPenalty
-    data : tuple (X, y, w) of float64 tensors
+    data : tuple (X, y, w) or (X, y, w, offset) of float64 tensors
     l2_scales : list of tensors
         Per-weight scales inside the ridge (the solver's standardization).
     """
 
     def __init__(self, module, family, penalty, data, l2_scales):
         self.module, self.family, self.penalty = module, family, penalty
-        self.X, self.y, self.w = data
+        self.X, self.y, self.w, self.offset = unpack(data)
         self.l2_scales = l2_scales
         self.params = [p for p in module.parameters() if p.requires_grad]
         self.names = {id(p): name for name, p in module.named_parameters()}
@@ -140,6 +142,10 @@ class LinearNewton:
         if id(layer.bias) in offsets:
             pos[:, d] = offsets[id(layer.bias)] + np.arange(k)
         self.pos = pos
+        # an ancillary predictor (an intercept-only output, e.g. NB's log alpha) of the module
+        anc = getattr(module, "ancillary", None)
+        self.anc_pos = (None if anc is None or id(anc) not in offsets
+                        else offsets[id(anc)] + np.arange(anc.numel()))
         flat = pos.ravel()
         self.keep = torch.as_tensor(np.flatnonzero(flat >= 0), device=self.X.device)
         self.pos_kept = torch.as_tensor(flat[flat >= 0], device=self.X.device)
@@ -165,7 +171,8 @@ class LinearNewton:
                                    self.l2_scales)
 
     def _eta(self, theta):
-        return torch.func.functional_call(self.module, self._tensors(theta), (self.X,))
+        eta = torch.func.functional_call(self.module, self._tensors(theta), (self.X,))
+        return eta if self.offset is None else eta + self.offset
 
     def value_and_grad(self, theta):
         """The objective and its gradient at ``theta``."""
@@ -183,7 +190,7 @@ class LinearNewton:
         wsum = float(X.shape[0] if self.w is None else self.w.sum())
         k, d = self.k, X.shape[1]
         P = theta.numel()
-        if self.family.additive:
+        if self.family.additive and self.anc_pos is None:
             W = self.family.information_eta(eta, self.y, self.w)  # (n, k, k), weights in
             block = torch.empty(k, d + 1, k, d + 1, dtype=X.dtype, device=X.device)
             for a in range(k):
@@ -195,12 +202,14 @@ class LinearNewton:
             H = torch.zeros(P, P, dtype=X.dtype, device=X.device)
             H[self.pos_kept[:, None], self.pos_kept[None, :]] = \
                 block[self.keep[:, None], self.keep[None, :]]
-        else:
-            G = torch.zeros(X.shape[0], k, P, dtype=X.dtype, device=X.device)
+        else:  # a coupled family, or ancillary predictors: G' W G with G = d eta / d theta
+            G = torch.zeros(X.shape[0], eta.shape[1], P, dtype=X.dtype, device=X.device)
             Z = torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype, device=X.device)], 1)
             for a in range(k):
                 cols = self.pos[a] >= 0
                 G[:, a, torch.as_tensor(self.pos[a][cols])] = Z[:, torch.as_tensor(cols)]
+            for j, q in enumerate([] if self.anc_pos is None else self.anc_pos):
+                G[:, k + j, int(q)] = 1.0
             H = self.family.information(G, eta, self.y, self.w)
         H = H / wsum
         if self.penalty.l2 > 0:

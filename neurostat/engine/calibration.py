@@ -1,0 +1,45 @@
+"""Calibration of predicted probabilities: decile bins and the Hosmer-Lemeshow test."""
+
+import numpy as np
+import torch
+
+
+def _np(a):
+    return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
+
+
+def calibration_table(y, mu, n_bins=10):
+    """Bins of the predicted probability with observed frequencies and the Hosmer-Lemeshow test.
+
+    For one probability per row (two classes) the bins are those of the probability of the
+    second class against the 0/1 outcome; for several classes, of the predicted class's
+    probability against whether it was right. Rows are sorted by probability and split into
+    ``n_bins`` groups of (nearly) equal size (``np.array_split`` of the stable sort: equal
+    counts, not quantile breaks).
+
+    Returns
+    -------
+    table : DataFrame
+        Per bin: ``n``, ``mean_predicted``, ``observed``, ``p_min``, ``p_max``.
+    hosmer_lemeshow : tuple
+        ``(statistic, p_value)`` on ``n_bins - 2`` degrees of freedom.
+    """
+    import pandas as pd
+    from scipy import stats as sps
+
+    y, mu = _np(y), _np(mu)
+    if mu.ndim == 2:
+        p, hit = mu.max(1), (mu.argmax(1) == y).astype(float)
+    else:
+        p, hit = mu, y
+    order = np.argsort(p, kind="stable")
+    bins = np.array_split(order, min(n_bins, len(p)))
+    rows = [(i + 1, len(b), p[b].mean(), hit[b].mean(), p[b].min(), p[b].max())
+            for i, b in enumerate(bins)]
+    table = pd.DataFrame(rows, columns=["bin", "n", "mean_predicted", "observed",
+                                        "p_min", "p_max"]).set_index("bin")
+    e, o, n = table.mean_predicted.values, table.observed.values, table.n.values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = float(np.nansum(n * (o - e) ** 2 / (e * (1 - e))))
+    df = max(len(table) - 2, 1)
+    return table, (stat, float(sps.chi2.sf(stat, df)))
