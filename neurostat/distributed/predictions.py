@@ -17,10 +17,10 @@ from ..inference.predictions import get_prediction as _in_memory
 from .chunks import ChunkedData, map_rows
 
 
-def _chunk_prediction(xb, *, module, family, cov, use_t, df, classes):
+def _chunk_prediction(xb, *, module, family, cov, cov_type, scale, df, classes):
     lik = Likelihood(module, family, xb, np.zeros(xb.shape[0]))
-    res = SimpleNamespace(likelihood=lik, cov_theta=cov, use_t=use_t, df_resid=df,
-                          model=SimpleNamespace(classes=classes, chunked=None))
+    res = SimpleNamespace(likelihood=lik, cov_theta=cov, cov_type=cov_type, scale=scale,
+                          df_resid=df, model=SimpleNamespace(classes=classes, chunked=None))
     pr = _in_memory(res, None)
     if pr.linpred is not None:
         return np.column_stack([pr.predicted_mean, pr.se_mean, pr.linpred, pr.se_linpred])
@@ -108,6 +108,7 @@ def get_prediction(res, X=None):
     width = 4 if n_classes is None else 2 * n_classes
     classes = res.model.classes
     table = map_rows(_chunk_prediction, Xd, (width,), np.float64, module=module,
-                     family=lik.family, cov=res.cov_theta, use_t=res.use_t,
+                     family=lik.family, cov=res.cov_theta, cov_type=res.cov_type,
+                     scale=res.scale,
                      df=res.df_resid, classes=classes)
     return ChunkedPredictionResults(table, n_classes, res.use_t, res.df_resid, lik.family)

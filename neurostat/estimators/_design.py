@@ -26,6 +26,11 @@ def _quote(name):
     return name if _PLAIN.match(name) else "`" + name.replace("`", "") + "`"
 
 
+def _unalias(text, back):
+    """``text`` (a design column or term name) with each column alias replaced by its name."""
+    return re.sub(r"c\d+__", lambda m: back.get(m.group(0), m.group(0)), text)
+
+
 def _categorical(series):
     dtype = series.dtype
     return not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
@@ -68,9 +73,10 @@ class Design:
         Each term and the indices of its columns in the design.
     """
 
-    def __init__(self, formula, spec, lhs, lhs_spec, names, terms):
+    def __init__(self, formula, spec, lhs, lhs_spec, names, terms, aliases=None):
         self.formula, self.spec, self.lhs, self.lhs_spec = formula, spec, lhs, lhs_spec
         self.names, self.terms = names, terms
+        self.aliases = aliases  # column name -> the name formulaic saw (the encoding only)
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -80,6 +86,12 @@ class Design:
         from formulaic import Formula
 
         X = _as_frame(X, formula)
+        aliases = None
+        if formula is None:
+            # formulaic reads a column named 0 or 1 as the intercept switch, quoted or not:
+            # the encoding sees the columns under aliases, and the names come back after
+            aliases = {c: f"c{i}__" for i, c in enumerate(X.columns)}
+            X = X.rename(columns=aliases)
         text = formula if formula is not None else " + ".join(_quote(c) for c in X.columns)
         try:
             parsed = Formula(text)
@@ -96,7 +108,11 @@ class Design:
         mm = _evaluate(lambda: _model_matrix(rhs, X), X, formula)
         spec = mm.model_spec
         names, terms = _names_and_terms(spec)
-        design = cls(text, spec, lhs, lhs_spec, names, terms)
+        if aliases is not None:
+            back = {a: c for c, a in aliases.items()}
+            names = tuple(_unalias(n, back) for n in names)
+            terms = tuple((_unalias(t, back), cols) for t, cols in terms)
+        design = cls(text, spec, lhs, lhs_spec, names, terms, aliases)
         return design, design._frame(mm), y
 
     def _frame(self, mm):
@@ -107,6 +123,9 @@ class Design:
     def transform(self, X):
         """The design of new data with the fitted spec (the training levels)."""
         X = _as_frame(X, self.formula)
+        aliases = getattr(self, "aliases", None)  # designs pickled before aliases have none
+        if aliases is not None:
+            X = X.rename(columns=aliases)
         from formulaic.errors import DataMismatchWarning
 
         def build():

@@ -74,7 +74,10 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
         ``"delta"`` the fitted net's own average derivatives with delta-method standard
         errors from the parameter covariance, and joint Wald tests of the first-layer
         weights (fast, but not calibrated: see the calibration study). Ignored for a network
-        without hidden layer, whose coefficients are a GLM's.
+        without hidden layer, whose coefficients are a GLM's. The delta method is used
+        whatever is asked for a family whose likelihood couples the rows (Cox), one with
+        ancillary parameters (the negative binomial) and data held in chunks (dask): the
+        cross-fitted influence functions are not derived for them.
     n_folds : int, default=5
         Folds of the cross-fitting.
     offset : array-like of shape (n_samples,), default=None
@@ -121,9 +124,11 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
     lik = model.likelihood
     large = lik.n_params > covariance.MAX_HESSIAN_PARAMS
     net = not model.layout.is_glm
-    # nets on data held in chunks (dask) keep the delta method: cross-fitting refits in memory
+    # nets on data held in chunks (dask) keep the delta method: cross-fitting refits in memory;
+    # so do families with ancillary parameters (NB's alpha: their observed information
+    # couples the mean to the ancillary predictor, which the debiased score does not model)
     debias = (effects == "crossfit" and net and model.family.additive
-              and not getattr(lik, "chunked", False))
+              and not model.layout.ancillary and not getattr(lik, "chunked", False))
     if large and not debias and cov_type != "bootstrap":
         raise ValueError(
             f"The network has {lik.n_params} parameters; a dense Hessian of that size "

@@ -63,24 +63,34 @@ def crossfit(est, model, n_folds=5, n_jobs=None, random_state=None):
     lik = model.likelihood
     X, y = lik.X.numpy(), raw_target(model)
     w = None if lik.w is None else lik.w.numpy()
+    offset = getattr(lik, "offset_input", None)
     seeds = np.random.default_rng(random_state).integers(0, 2**31 - 1, size=n_folds)
-    args = [(est, X, y, w, tr, te, int(s))
+    args = [(est, X, y, w, offset, tr, te, int(s))
             for (tr, te), s in zip(folds(model, n_folds, random_state), seeds)]
     return run_parallel(_fold, args, n_jobs, "cross-fitting")
 
 
-def _fold(est, X, y, w, train, test, seed):
+def _fold(est, X, y, w, offset, train, test, seed):
     fold_est = clone(est)
-    if fold_est.get_params().get("random_state") is None:
+    params = fold_est.get_params()
+    if params.get("random_state") is None:
         fold_est.set_params(random_state=seed)
     fold_est.set_params(verbose=0, warm_start=False)
+    # the folds refit on the model's design (X as inference sees it): a formula and the
+    # encoding of categorical columns were applied when it was built
+    design = params.get("formula") is not None or getattr(est, "model_spec_", None) is not None
+    if params.get("formula") is not None:
+        fold_est.set_params(formula=None)
     wt = None if w is None else w[train]
+    off = {} if offset is None else {"offset": offset[train]}
     with num_threads(1), blas_threads(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fold_est.fit(as_input(fold_est, X[train]), y[train], sample_weight=wt)
+        fold_est.fit(X[train] if design else as_input(fold_est, X[train]), y[train],
+                     sample_weight=wt, **off)
         riesz = RieszRepresenter().fit(X[train], wt)
+        off = {} if offset is None else {"offset": offset[test]}
         fold_model = fold_est._statistical_model(X[test], y[test],
-                                                 None if w is None else w[test])
+                                                 None if w is None else w[test], **off)
         return held_out_quantities(fold_model, riesz, test)
 
 

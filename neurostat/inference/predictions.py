@@ -228,7 +228,8 @@ def get_margeff(res, scale="response"):
     if debiased is not None and scale == "response":
         f, cov = debiased.margeff, debiased.margeff_cov
     elif debiased is not None:  # the link-scale effects are the params without intercepts
-        keep = np.array([t != "intercept" for t in res.params.index.get_level_values(-1)])
+        names = res.params.index[:debiased.params.size].get_level_values(-1)
+        keep = np.array([t != "intercept" for t in names])
         f, cov = debiased.params[keep], debiased.cov[np.ix_(keep, keep)]
     else:
         k = res.model.layout.n_outputs  # the network's outputs (not ancillary predictors)

@@ -99,12 +99,31 @@ class InferenceResults:
     def _effects(self):
         debiased = self.statistics.effects
         if debiased is not None:
-            return debiased.params, None, debiased.cov
+            params, cov = self._with_ancillary(debiased.params, debiased.cov)
+            return params, None, cov
         values, D = effect_params(self.model)
         cov = self.statistics.cov_params
         if cov is None:
             cov = delta_cov(D, self.cov_theta)
         return values, D, cov
+
+    def _with_ancillary(self, params, cov):
+        """Debiased effects followed by the family's ancillary parameters (NB's alpha) with
+        their model-based variance (delta method on the parameter covariance; NaN where only
+        the output layer's covariance is formed). Their covariance with the effects is taken
+        as zero: the cross-fitted influence functions are not those of the ancillary fit."""
+        anc = self.model.layout.ancillary
+        if not anc:
+            return params, cov
+        idx = np.array([i for _, i in anc])
+        v, dv = self.model.family.ancillary_values(self.likelihood.theta.numpy()[idx])
+        ct = self.cov_theta
+        va = (np.full((idx.size, idx.size), np.nan) if ct is None
+              else dv[:, None] * ct[np.ix_(idx, idx)] * dv[None, :])
+        k = params.size
+        full = np.zeros((k + idx.size, k + idx.size))
+        full[:k, :k], full[k:, k:] = cov, va
+        return np.concatenate([params, v]), full
 
     @cached_property
     def _index(self):

@@ -274,7 +274,7 @@ class NeuralCoxRegressor(_BaseNeural):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, *, strata=None, groups=None):
+    def fit(self, X, y, sample_weight=None, *, strata=None, groups=None, offset=None):
         """Fit the network to survival data.
 
         Parameters
@@ -290,11 +290,16 @@ class NeuralCoxRegressor(_BaseNeural):
             Subject (cluster) of each row, kept with the training data for
             ``inference(cov_type="cluster")``; the (start, stop] intervals of one subject must
             not overlap.
+        offset : None
+            Not supported for the Cox model yet (R's ``coxph`` takes one); a ValueError
+            says so.
 
         Returns
         -------
         self : object
         """
+        if offset is not None:
+            raise ValueError(f"{type(self).__name__} does not take an offset.")
         y = self._target(y, strata, groups, fitting=True)
         self._training_groups = None if groups is None else np.asarray(groups)
         return self._fit(X, y, sample_weight, incremental=False)

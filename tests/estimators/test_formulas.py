@@ -164,7 +164,7 @@ def test_numeric_frames_are_unchanged():
 def test_a_net_with_a_formula_tests_terms_jointly(frame):
     est = NeuralClassifier((3,), solver="lbfgs", alpha=1e-2, random_state=0, formula=FORMULA,
                            max_iter=300).fit(frame)
-    wald = est.inference().wald_test_terms()
+    wald = est.inference(effects="delta").wald_test_terms()  # the first-layer Wald tests
     assert list(wald.index) == ["age", "C(region)", "np.log(income)"]
     # the weights leaving both region columns into 3 hidden units: 6 df
     assert wald.loc["C(region)", "df constraint"] == 6

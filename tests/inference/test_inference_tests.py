@@ -54,7 +54,7 @@ def test_wald_test_terms_net_counts_hidden_units():
     X, y = _logit_data(150)
     est = NeuralClassifier((3,), activation="tanh", solver="lbfgs", alpha=1e-2,
                            random_state=0).fit(X, y)
-    w = est.inference().wald_test_terms()
+    w = est.inference(effects="delta").wald_test_terms()  # the joint first-layer Wald test
     assert list(w.index) == ["x0", "x1", "x2"]
     assert (w["df constraint"] <= 3).all()
     assert w["P>chi2"].iloc[0] < 0.01  # x0 has a real effect
