@@ -23,7 +23,7 @@ the 95% interval covers the truth, the p-value of the effect's z test and of the
 * ``cost``: inference time over fit time.
 
     python benchmarks/calibration.py [--quick] [--replications 100] [--cells NAME ...]
-        [--n-jobs 2] [--out benchmarks/results/calibration.json]
+        [--n-jobs 2] [--out benchmarks/results/calibration.json] [--envelope]
 
 Replications run in parallel through joblib (so ``joblib.parallel_backend("dask")`` spreads
 them over a cluster). ``--quick`` runs two small cells with few replications (seconds).
@@ -148,7 +148,7 @@ CELLS = {
     "depth 2 (16, 16)": base(hidden=[16, 16]),
     "n=300": base(n=300),
     "n=2000": base(n=2000),
-    "n=5000": base(n=5000, hidden=[8]),
+    "n=5000": base(n=5000, hidden=[8], replications=40),
     "no penalty": base(alpha=0.0),
     "no penalty, width 64, n=300": base(alpha=0.0, hidden=[64], n=300),
     "adam ridge": base(solver="adam", alpha=1e-3),
@@ -156,7 +156,7 @@ CELLS = {
     "relu": base(activation="relu"),
     "HC0": base(cov_type="HC0"),
     "HC1": base(cov_type="HC1"),
-    "bootstrap": base(cov_type="bootstrap", n_bootstrap=100),
+    "bootstrap": base(cov_type="bootstrap", n_bootstrap=100, replications=30),
     "delta method (the old default)": base(effects="delta"),
     "bernoulli (16,) lbfgs ridge": base(family="bernoulli"),
     "bernoulli adam": base(family="bernoulli", solver="adam", alpha=1e-3),
@@ -173,12 +173,15 @@ QUICK = {
 }
 
 
-def run(cells, replications, n_jobs, seed0=0):
+def run(cells, replications, n_jobs, seed0=0, save=None):
+    """Every cell's summary (a cell's own ``replications`` caps the number: the bootstrap
+    cell refits 100 times per replication); ``save(results)`` after each cell."""
     out = {}
     for name, cell in cells.items():
         t = time.perf_counter()
+        r_cell = min(replications, cell.get("replications", replications))
         reps = Parallel(n_jobs=n_jobs)(delayed(replicate)(cell, seed0 + r)
-                                       for r in range(replications))
+                                       for r in range(r_cell))
         row = summarize(cell, reps)
         row["cell"] = cell
         row["wall_seconds"] = time.perf_counter() - t
@@ -188,6 +191,8 @@ def run(cells, replications, n_jobs, seed0=0):
               f" z {row['size_z_x3']:.2f}, power x4 test {row['power_test_x4']:.2f} z "
               f"{row['power_z_x4']:.2f}, x2 test {row['power_test_x2']:.2f}, cost "
               f"{row['cost_ratio']:.1f} ({row['wall_seconds']:.0f} s)", flush=True)
+        if save is not None:
+            save(out)
     return out
 
 
@@ -198,20 +203,31 @@ def main(argv=None):
     ap.add_argument("--cells", nargs="*", default=None, help="names (substrings) of cells")
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--envelope", action="store_true",
+                    help="also write the package's calibration_envelope.json from the results")
     args = ap.parse_args(argv)
     cells = QUICK if args.quick else CELLS
     if args.cells:
         cells = {k: v for k, v in cells.items() if any(c in k for c in args.cells)}
     reps = 8 if args.quick and args.replications == 100 else args.replications
-    results = run(cells, reps, args.n_jobs)
     path = Path(args.out)
-    old = json.loads(path.read_text())["cells"] if path.exists() and not args.quick else {}
-    old.update(results)
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "quick": args.quick,
             "truth": TRUTH.tolist(), "process": "eta = 0.8 x0 + tanh(2 x1) + 0.5 x0 x2 + "
                                                "0.15 x4; x3 noise"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"meta": meta, "cells": old}, indent=1))
+
+    def save(results):  # after every cell: a long run keeps what it measured
+        old = json.loads(path.read_text())["cells"] if path.exists() and not args.quick \
+            else {}
+        old.update(results)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"meta": meta, "cells": old}, indent=1))
+
+    results = run(cells, reps, args.n_jobs, save=save)
+    if args.envelope and not args.quick:
+        from neurostat.inference.envelope import ENVELOPE_FILE, envelope_from_study
+
+        study = json.loads(path.read_text())
+        ENVELOPE_FILE.write_text(json.dumps(envelope_from_study(study), indent=1))
     return results
 
 

@@ -70,7 +70,7 @@ class StatisticalModelMixin:
             converged=bool(getattr(self, "converged_", True)),
             n_iter=int(getattr(self, "n_iter_", 0)), prepare_X=self._validate_X_predict,
             results_class=self._results_class(), groups=groups,
-            chunked=distributed.CHUNKED)
+            chunked=distributed.CHUNKED, regime=self._regime())
 
     _has_intercept = True
     _classifier = False
@@ -81,6 +81,14 @@ class StatisticalModelMixin:
 
     def _output_labels(self, k):
         return None if k == 1 else tuple(range(k))
+
+    _architecture = "mlp"
+
+    def _regime(self):
+        """The fit's settings that the calibration study varies (its envelope's keys)."""
+        return {"architecture": self._architecture, "hidden": list(self._hidden_sizes()),
+                "activation": str(self.activation), "solver": str(self.solver),
+                "alpha": float(self.alpha), "dropout": float(self.dropout)}
 
     def _describe(self):
         """The summary header's lines about this estimator's structure and fit."""

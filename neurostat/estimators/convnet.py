@@ -155,6 +155,8 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, device,
         self.formula = formula
 
     # ------------------------------------------------------------------ structure
+    _architecture = "conv"
+
     def _hidden_sizes(self):
         sizes = self.dense_layers
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)

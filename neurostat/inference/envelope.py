@@ -11,8 +11,10 @@ layers looks its fit up there (:func:`assess`):
   size 0.03-0.07, with the Monte-Carlo error of the cell's replications allowed): a note
   quoting the cell's measured coverage and size;
 * in or near a measured cell whose numbers are outside the bands: a warning quoting them;
-* further than one factor from every measured cell: a warning that the regime is outside the
-  measured envelope, quoting the nearest cell's numbers (the calibration there is unmeasured).
+* further than one factor from every measured cell, or departing from all in the family, the
+  effects method, the covariance type or the architecture: a warning that the regime is
+  outside the measured envelope, quoting the nearest cell's numbers (the calibration there is
+  unmeasured).
 
 A network without hidden layer is a GLM, whose inference is exact (no note).
 """
@@ -24,6 +26,9 @@ from functools import lru_cache
 from pathlib import Path
 
 ENVELOPE_FILE = Path(__file__).with_name("calibration_envelope.json")
+#: factors whose change can change the calibration entirely: a fit departing from a cell in
+#: one of them is never "near" it
+HARD = ("architecture", "family", "effects", "cov_type")
 BANDS = {"se_ratio": (0.85, 1.15), "coverage": (0.92, 0.98), "size": (0.03, 0.07)}
 
 
@@ -45,6 +50,8 @@ def differences(regime, cell):
     names). Sample sizes differ when the fit has under half the cell's rows or over 4 times
     them (more data rarely hurts calibration); widths when their ratio exceeds 2."""
     out = []
+    if regime.get("architecture", "mlp") != cell.get("architecture", "mlp"):
+        out.append("architecture")
     for key in ("family", "effects", "cov_type", "activation"):
         if regime.get(key) != cell.get(key):
             out.append(key)
@@ -111,9 +118,14 @@ class Assessment:
     failures: list
 
     @property
+    def near(self):
+        """At most one departure from the cell, and none in a :data:`HARD` factor."""
+        return len(self.departures) <= 1 and not set(self.departures) & set(HARD)
+
+    @property
     def inside(self):
-        """True when the fit is within one factor of a cell measured inside the bands."""
-        return len(self.departures) <= 1 and not self.failures
+        """True when the fit is near a cell measured inside the bands."""
+        return self.near and not self.failures
 
     def measured(self):
         """The cell's measured coverage and size, as the summary quotes them."""
@@ -134,13 +146,25 @@ class Assessment:
             where = "in" if not self.departures else \
                 f"near (differs in {self.departures[0]})"
             return f"Calibration study: {where} the measured cell '{name}': {self.measured()}."
-        if self.failures and len(self.departures) <= 1:
+        if self.failures and self.near:
             return (f"Warning: the calibration study measured this regime outside the bands "
                     f"('{name}': {self.measured()}); treat the standard errors and p-values "
                     f"with caution.")
         return (f"Warning: outside the calibration study's measured envelope (nearest cell "
                 f"'{name}' differs in {', '.join(self.departures)}; measured there: "
                 f"{self.measured()}); the calibration of these numbers is unmeasured.")
+
+
+def regime_of(results):
+    """The regime of an :class:`~neurostat.inference.results.InferenceResults` (None for a
+    GLM, whose inference is exact, or a model that states none)."""
+    model = results.model
+    if model.layout.is_glm or model.regime is None:
+        return None
+    stats = results.statistics
+    effects = "crossfit" if stats.effects is not None else "delta"
+    return {**model.regime, "family": model.family.name, "n": float(results.nobs),
+            "cov_type": results.cov_type, "effects": effects}
 
 
 def assess(regime, envelope=None):
@@ -152,7 +176,7 @@ def assess(regime, envelope=None):
     best = None
     for cell in envelope["cells"]:
         dep = differences(regime, cell)
-        key = (len(dep), bool(cell_failures(cell)))
+        key = (len(set(dep) & set(HARD)), len(dep), bool(cell_failures(cell)))
         if best is None or key < best[0]:
             best = (key, cell, dep)
     _, cell, dep = best

@@ -156,6 +156,10 @@ class StatisticalModel:
         subclass, as the Cox model's).
     groups : ndarray or None
         The cluster of each row of the data (``cov_type="cluster"``), or None.
+    regime : dict or None
+        What the calibration study's envelope is looked up by
+        (:mod:`neurostat.inference.envelope`): ``architecture``, ``hidden``, ``activation``,
+        ``solver``, ``alpha``, ``dropout``.
     chunked : object or None
         Operations on inputs held in chunks (dask collections, :mod:`neurostat.distributed`):
         ``chunked.get_prediction(results, X)``; None where the estimator offers none.
@@ -174,6 +178,7 @@ class StatisticalModel:
     results_class: type = None
     groups: np.ndarray = None
     chunked: object = None
+    regime: dict = None
 
     @property
     def family(self):

@@ -10,6 +10,7 @@ from . import diagnostics as _diagnostics
 from . import hypotheses as _hypotheses
 from . import predictions as _predictions
 from .effects import delta_cov, effect_params
+from .envelope import assess, regime_of
 from .statistics import llf_at
 from .summary import Summary
 
@@ -88,6 +89,14 @@ class InferenceResults:
                           and statistics.effects is None)
         self.is_glm = model.layout.is_glm
         self.penalized = bool(statistics.penalized)
+
+    @cached_property
+    def calibration(self):
+        """Where this fit lies in the calibration study's measured envelope
+        (:class:`~neurostat.inference.envelope.Assessment`; its ``note()`` is the summary's
+        line), or None for a GLM (exact inference) or without a shipped envelope."""
+        regime = regime_of(self)
+        return None if regime is None else assess(regime)
 
     @property
     def likelihood(self):

@@ -99,6 +99,9 @@ class Summary:
             notes.append("The Hessian is singular; a pseudo-inverse was used.")
         if not res.converged:
             notes.append("The fit did not converge; standard errors assume a stationary point.")
+        calibration = res.calibration
+        if calibration is not None:
+            notes.append(calibration.note())
         return notes
 
     @staticmethod
