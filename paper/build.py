@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "paper"
 RESULTS = ROOT / "benchmarks" / "results"
 REFS = ROOT / "tests" / "results"
+sys.path.insert(0, str(ROOT))  # this checkout's neurostat, whatever is installed
 VIGNETTES = {p.name[:2]: p for p in sorted((ROOT / "vignettes").glob("[0-9][0-9]_*.py"))}
 
 
@@ -56,6 +57,8 @@ def fmt(x, digits=3):
     x = float(x)
     if x == 0:
         return "0"
+    if x.is_integer() and abs(x) < 1e6:
+        return f"{int(x):,}"
     if 1e-3 <= abs(x) < 1e6:
         decimals = max(digits - 1 - math.floor(math.log10(abs(x))), 0)
         return f"{x:.{decimals}f}"
@@ -84,8 +87,10 @@ class Numbers:
                                      "text": text if text is not None else fmt(value, digits)}
 
     def table(self, key, columns, rows, source, digits=3):
+        align = ["left" if any(isinstance(r[j], str) for r in rows) else "right"
+                 for j in range(len(columns))]
         rows = [[c if isinstance(c, str) else fmt(c, digits) for c in r] for r in rows]
-        self.data["tables"][key] = {"columns": list(columns), "rows": rows,
+        self.data["tables"][key] = {"columns": list(columns), "rows": rows, "align": align,
                                     "source": self.src(source)}
 
     def figure(self, key, path: Path):
@@ -453,8 +458,7 @@ def benchmarks(n: Numbers):
     n.put("bench_ppr_mse_lo", min(mse), f, 2)
     n.put("bench_ppr_mse_hi", max(mse), f, 2)
     n.put("bench_ppr_cases", len(times), f)
-    n.put("bench_ppr_r", ppr["R"].split(" (")[0].replace("Rscript", "").strip(), f,
-          text=ppr["R"].split("version")[-1].split("(")[0].strip())
+    n.put("bench_ppr_r", ppr["R"], f, text=ppr["R"].split("version")[-1].split()[0])
     n.table("bench", ["task", "peer", "neurostat (s)", "peer (s)", "ratio", "file"], rows,
             RESULTS, 3)
     n.table("bench_ppr_summary", ["data", "terms", "smoother", "MSE ratio to R",
@@ -488,6 +492,9 @@ def dask(n: Numbers):
     n.put("dask_load", d["load_average_start"][0], f, 2)
     n.put("dask_large_n", d["large_2_workers"]["n"], f)
     n.put("dask_large_s", d["large_2_workers"]["neurostat"]["wall_s"], f)
+    n.put("dask_client_large", d["large_2_workers"]["neurostat"]["client_peak_rss_mb"], f)
+    n.put("dask_client_small", d["small_2_workers"]["neurostat"]["client_peak_rss_mb"], f)
+    n.put("dask_small_n", d["small_2_workers"]["n"], f)
     mem = d["in_memory_1e6"]["neurostat"]
     n.put("dask_inmem_ratio", mem["wall_ratio_to_statsmodels"], f, 2)
 
@@ -495,10 +502,10 @@ def dask(n: Numbers):
 def wald(n: Numbers):
     f = RESULTS / "wald_calibration.json"
     w = _json(f)
-    n.table("wald", ["hidden", "ridge alpha", "size, per-input Wald test",
+    n.table("wald", ["hidden units", "ridge alpha", "size, per-input Wald test",
                      "size, effect z test"],
-            [[str(tuple(r["hidden"])), r["alpha"], r["wald_rejection"], r["effect_z_rejection"]]
-             for r in w["results"]], f, 2)
+            [[", ".join(map(str, r["hidden"])), r["alpha"], r["wald_rejection"],
+              r["effect_z_rejection"]] for r in w["results"]], f, 2)
     for key in ("replications", "n", "level"):
         n.put(f"wald_{key}", w[key], f, 2)
     n.put("wald_max", max(r["wald_rejection"] for r in w["results"]), f, 2)
