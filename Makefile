@@ -8,8 +8,9 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.neurostat-installed
 PYTEST_ARGS ?=
+QUICK ?=
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench paper venv clean
 
 venv: $(STAMP)
 
@@ -26,8 +27,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# The paper: runs the vignettes (QUICK=1: with --quick) into paper/build/, reads the committed
+# benchmarks/results/*.json (not rerun: `make bench` and benchmarks/ take hours) and compiles
+# paper/neurostat.pdf with Typst.
+paper: $(STAMP)
+	MPLBACKEND=Agg $(PY) paper/build.py $(if $(QUICK),--quick,)
+
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fit.py
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) demo_output .pytest_cache paper/build paper/neurostat.pdf
