@@ -70,7 +70,8 @@ class StatisticalModelMixin:
             converged=bool(getattr(self, "converged_", True)),
             n_iter=int(getattr(self, "n_iter_", 0)), prepare_X=self._validate_X_predict,
             results_class=self._results_class(), groups=groups,
-            chunked=distributed.CHUNKED, regime=self._regime())
+            chunked=distributed.CHUNKED, regime=self._regime(),
+            output_level=self._output_level)
 
     _has_intercept = True
     _classifier = False
@@ -83,6 +84,7 @@ class StatisticalModelMixin:
         return None if k == 1 else tuple(range(k))
 
     _architecture = "mlp"
+    _output_level = "class"
 
     def _regime(self):
         """The fit's settings that the calibration study varies (its envelope's keys)."""

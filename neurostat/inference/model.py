@@ -156,6 +156,9 @@ class StatisticalModel:
         subclass, as the Cox model's).
     groups : ndarray or None
         The cluster of each row of the data (``cov_type="cluster"``), or None.
+    output_level : str
+        Name of the outer level of a multi-output index (``"class"``; ``"cause"`` for
+        cause-specific Cox heads).
     regime : dict or None
         What the calibration study's envelope is looked up by
         (:mod:`neurostat.inference.envelope`): ``architecture``, ``hidden``, ``activation``,
@@ -179,6 +182,7 @@ class StatisticalModel:
     groups: np.ndarray = None
     chunked: object = None
     regime: dict = None
+    output_level: str = "class"
 
     @property
     def family(self):

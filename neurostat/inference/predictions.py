@@ -245,7 +245,8 @@ def get_margeff(res, scale="response"):
         classes = res.model.classes
         outer = list(classes) if scale == "response" and classes is not None \
             else list(res.model.outputs)
-        index = pd.MultiIndex.from_product([outer, terms], names=["class", "term"])
+        index = pd.MultiIndex.from_product([outer, terms],
+                                           names=[res.model.output_level, "term"])
     return MarginalEffects(f, cov, index, scale)
 
 

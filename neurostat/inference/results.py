@@ -141,7 +141,8 @@ class InferenceResults:
         extra = [name for name, _ in self.model.layout.ancillary or ()]
         if outputs is None:
             return pd.Index(terms + extra)
-        index = pd.MultiIndex.from_product([list(outputs), terms], names=["class", "term"])
+        index = pd.MultiIndex.from_product([list(outputs), terms],
+                                           names=[self.model.output_level, "term"])
         return index.append(pd.MultiIndex.from_tuples([(n, n) for n in extra])) if extra \
             else index
 

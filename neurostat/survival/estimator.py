@@ -463,6 +463,7 @@ class NeuralCoxRegressor(_BaseNeural):
 
     _has_intercept = False  # it cancels in the partial likelihood
     _supports_offset = False
+    _output_level = "cause"  # one head per cause: params indexed by (cause, term)
 
     def _results_class(self):
         from .inference import CoxInferenceResults

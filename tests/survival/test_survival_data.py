@@ -189,6 +189,7 @@ def test_competing_risks_equal_r_cause_specific_coxph(ties):
         assert rel(res.bse, r["se"]) < 1e-5
         assert res.llf == pytest.approx(r["loglik"][1], rel=1e-8)
     assert list(res.params.index.get_level_values(0).unique()) == ["cause 1", "cause 2"]
+    assert res.params.index.names == ["cause", "term"]
     hr = res.hazard_ratios()
     np.testing.assert_allclose(hr.loc["cause 2", "exp(coef)"], np.exp(est.coef_[1]),
                                rtol=1e-12)
