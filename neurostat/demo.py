@@ -31,6 +31,16 @@ ARCH = dict(hidden_layer_sizes=(32,), learning_rate_init=1e-3, max_iter=100, bat
 
 
 def models():
+    """The three models the demo cross-validates, by display name.
+
+    Returns
+    -------
+    dict of str to estimator
+        neurostat's ``NeuralClassifier`` and scikit-learn's ``MLPClassifier`` with the same
+        architecture and training settings (one hidden layer of 32 relu units, Adam at
+        learning rate 1e-3, 100 epochs of minibatches of 32, no penalty), and scikit-learn's
+        ``LogisticRegression`` (its default ridge penalty, ``C=1``).
+    """
     return {
         "neurostat NeuralClassifier (32 relu)": NeuralClassifier(**ARCH, random_state=0),
         "sklearn MLPClassifier (32 relu)": MLPClassifier(**ARCH, alpha=0.0, random_state=0),
@@ -39,6 +49,21 @@ def models():
 
 
 def compare(X, y):
+    """Stratified 5-fold cross-validation of each of :func:`models` after standardization.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        Binary class labels.
+
+    Returns
+    -------
+    DataFrame
+        One row per model: the mean held-out ``accuracy`` and its standard deviation over
+        the folds (``accuracy_sd``), the mean held-out ``log_loss`` and the mean
+        ``fit_seconds`` per fold.
+    """
     cv = StratifiedKFold(5, shuffle=True, random_state=0)
     rows = []
     for name, model in models().items():
@@ -54,6 +79,20 @@ def compare(X, y):
 
 
 def loss_curve_plot(X, y, path):
+    """Save the training loss curves of neurostat's and scikit-learn's nets, and neurostat's
+    validation accuracy, as a PNG.
+
+    Both nets are fitted to the standardized ``X`` with the demo's architecture; neurostat's
+    with ``early_stopping=True`` (10% held out, patience 100 epochs) so that it records a
+    validation accuracy per epoch.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    path : str or Path
+        Where the figure is written.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -134,6 +173,15 @@ def demo_summary():
 
 
 def main(argv=None):
+    """Run the demo: print the cross-validation table, write it and the loss-curve plot to
+    ``--out``, then print the no-hidden-layer net's summary and :func:`demo_summary`.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default: ``sys.argv[1:]``); ``--out DIR`` (default
+        ``demo_output``) receives ``demo_comparison.csv`` and ``loss_curve.png``.
+    """
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="demo_output")
     args = ap.parse_args(argv)

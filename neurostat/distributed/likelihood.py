@@ -38,12 +38,34 @@ class Packing:
         self.width = i
 
     def pack(self, values):
+        """Lay named statistics out in one flat vector.
+
+        Parameters
+        ----------
+        values : dict of str to array-like
+            Each statistic, raveled into its slice; names absent from ``values`` stay 0.
+
+        Returns
+        -------
+        ndarray of shape (width,)
+        """
         out = np.zeros(self.width)
         for k, v in values.items():
             out[self.offsets[k]] = np.ravel(v)
         return out
 
     def unpack(self, flat):
+        """Read the named statistics back from a flat vector (the inverse of :meth:`pack`).
+
+        Parameters
+        ----------
+        flat : ndarray of shape (width,)
+
+        Returns
+        -------
+        dict of str to ndarray
+            Each statistic as a 1-d view of ``flat`` (reshape matrices yourself).
+        """
         return {k: flat[s] for k, s in self.offsets.items()}
 
 
@@ -406,6 +428,15 @@ class ChunkedLikelihood(Likelihood):
 
     # ------------------------------------------------------------------ not over chunks
     def _per_row(self, *args, **kwargs):
+        """Not available over chunks: the in-memory likelihood's per-row quantities
+        (``jacobian``, ``score_obs``, ``score_eta``, of size n) and its row blocks (``rows``).
+
+        Raises
+        ------
+        NotImplementedError
+            Always; the reductions that inference needs from them (``curvatures``, ``meat``)
+            are computed over the chunks instead.
+        """
         raise NotImplementedError(
             "Per-row quantities (Jacobians, scores) of data in chunks are of size n and are "
             "not formed; their reductions (curvatures, meat) are."

@@ -54,6 +54,28 @@ class ChunkedPredictionResults(PredictionResults):
         return (m if m.ndim == 1 else m[:, 0]).numpy()
 
     def conf_int(self, alpha=0.05):
+        """Confidence intervals of the predicted means, lazily, chunk by chunk.
+
+        As the in-memory :meth:`PredictionResults.conf_int` for one linear predictor: the
+        interval ``linpred +- q se_linpred`` on the link scale mapped through the inverse
+        link, ``q`` the ``1 - alpha / 2`` quantile of the results' reference distribution
+        (t on the residual df when they use t, else normal).
+
+        Parameters
+        ----------
+        alpha : float, default=0.05
+            One minus the coverage.
+
+        Returns
+        -------
+        dask array of shape (n, 2)
+            Lower and upper bounds.
+
+        Raises
+        ------
+        NotImplementedError
+            For several classes; their intervals are in :meth:`summary_frame`.
+        """
         if self.linpred is None:
             raise NotImplementedError(
                 "conf_int of several classes on chunks: use summary_frame(alpha).")
@@ -67,6 +89,21 @@ class ChunkedPredictionResults(PredictionResults):
                                      dtype=np.float64)
 
     def summary_frame(self, alpha=0.05):
+        """The predictions as a lazy table with statsmodels' column names.
+
+        Parameters
+        ----------
+        alpha : float, default=0.05
+            One minus the coverage of the intervals.
+
+        Returns
+        -------
+        dask DataFrame
+            Columns ``mean``, ``mean_se``, ``mean_ci_lower``, ``mean_ci_upper``: one row per
+            input row (one linear predictor, intervals from :meth:`conf_int`), or per input
+            row and class, rows major (several classes: ``mean +- q mean_se`` clipped to
+            [0, 1]).
+        """
         import dask.dataframe as dd
 
         cols = ["mean", "mean_se", "mean_ci_lower", "mean_ci_upper"]

@@ -124,6 +124,15 @@ class Family:
 
     @property
     def use_t(self):
+        """Whether nonrobust inference uses t (not normal) reference distributions.
+
+        Returns
+        -------
+        bool
+            ``has_scale`` by default: a family whose dispersion is estimated after the fit
+            (gaussian) gets t tests and intervals on the residual df, as statsmodels' OLS.
+            A family may override it (gamma and tweedie: normal, statsmodels' GLM default).
+        """
         return self.has_scale
 
     # ----------------------------------------------------------------- targets and start

@@ -57,6 +57,18 @@ class AncillaryMLP(MLP):
         return state
 
     def reset_parameters(self, init="glorot_uniform"):
+        """Redraw the weights as :meth:`~neurostat.engine.networks.MLP.reset_parameters`; set
+        the biases and the ancillary predictors to zero.
+
+        Parameters
+        ----------
+        init : str, default="glorot_uniform"
+            One of :data:`~neurostat.engine.networks.INIT_SCHEMES`.
+
+        Returns
+        -------
+        self : AncillaryMLP
+        """
         super().reset_parameters(init)
         nn.init.zeros_(self.ancillary)
         return self

@@ -124,6 +124,12 @@ class MLP(nn.Module):
 
     @property
     def n_hidden_layers(self):
+        """Number of hidden layers (0: the network is a GLM's linear predictor).
+
+        Returns
+        -------
+        int
+        """
         return len(self.layers) - 1
 
     def penalized_parameters(self):
@@ -147,10 +153,26 @@ class MLP(nn.Module):
 
     @property
     def input_linear(self):
+        """The first linear layer, the one that reads the inputs.
+
+        Solvers and inference find it by this name: the L-BFGS solver folds the standardization
+        of the inputs into it, inference reads the weights leaving each input from it.
+
+        Returns
+        -------
+        torch.nn.Linear
+            The output layer itself when there is no hidden layer.
+        """
         return self.layers[0]
 
     @property
     def output_layer(self):
+        """The last linear layer, whose outputs are the linear predictor ``eta``.
+
+        Returns
+        -------
+        torch.nn.Linear
+        """
         return self.layers[-1]
 
     def body_state_dict(self):
@@ -163,6 +185,17 @@ class MLP(nn.Module):
         return list(self.layers[:-1])
 
     def reset_parameters(self, init="glorot_uniform"):
+        """Draw every weight afresh by the named scheme and set every bias to zero.
+
+        Parameters
+        ----------
+        init : str, default="glorot_uniform"
+            One of :data:`INIT_SCHEMES` (see :func:`init_variance`).
+
+        Returns
+        -------
+        self : MLP
+        """
         for layer in self.layers:
             initialize_(layer.weight, init)
             nn.init.zeros_(layer.bias)
@@ -241,6 +274,12 @@ class ConvNet(nn.Module):
 
     @property
     def output_layer(self):
+        """The last linear layer, whose outputs are the linear predictor ``eta``.
+
+        Returns
+        -------
+        torch.nn.Linear
+        """
         return self.output
 
     def body_layers(self):

@@ -49,10 +49,24 @@ class ElasticNetPenalty:
 
     @property
     def l2(self):
+        """Strength of the ridge part, ``alpha * (1 - l1_ratio)``.
+
+        Returns
+        -------
+        float
+            The ``lambda_2`` of ``0.5 * lambda_2 * ||W||^2`` (before any per-weight multiplier).
+        """
         return self.alpha * (1.0 - self.l1_ratio)
 
     @property
     def l1(self):
+        """Strength of the lasso part, ``alpha * l1_ratio``.
+
+        Returns
+        -------
+        float
+            The ``lambda_1`` of ``lambda_1 * ||W||_1`` (before any per-weight multiplier).
+        """
         return self.alpha * self.l1_ratio
 
     def smooth(self, weights, scales=None):

@@ -289,10 +289,25 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, device,
 
     @property
     def coef_(self):
+        """Not available: a conv net is not a GLM, its weights are not coefficients.
+
+        Raises
+        ------
+        AttributeError
+            Always (so ``hasattr(est, "coef_")`` is False); the weights are in ``coefs_``.
+        """
         raise AttributeError("a ConvNetClassifier has no coef_ (it is not a GLM); use coefs_.")
 
     @property
     def intercept_(self):
+        """Not available: a conv net is not a GLM.
+
+        Raises
+        ------
+        AttributeError
+            Always (so ``hasattr(est, "intercept_")`` is False); the biases are in
+            ``intercepts_``.
+        """
         raise AttributeError(
             "a ConvNetClassifier has no intercept_ (it is not a GLM); use intercepts_."
         )

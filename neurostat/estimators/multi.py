@@ -236,6 +236,19 @@ beta_2, epsilon, n_iter_no_change, max_fun, freeze, device, formula :
 
     @property
     def intercept_(self):
+        """Per network output, the intercept of a net with no hidden layer: its linear
+        predictor at zero inputs.
+
+        Returns
+        -------
+        ndarray of shape (n_outputs,)
+            In the order of :attr:`coef_`'s rows.
+
+        Raises
+        ------
+        AttributeError
+            When the network has hidden layers (use ``intercepts_``).
+        """
         self._glm_check("intercept_")
         return self.intercepts_[0]
 

@@ -51,20 +51,25 @@ class NeuralClassifier(ClassifierMixin, _BaseNeural):
         stochastic step, bound-constrained split variables with "lbfgs").
     dropout, input_dropout : float in [0, 1), default=0.0
         Inverted-dropout rates on hidden units and on inputs (stochastic solvers only).
-    init : str, default="glorot_uniform"
+    init : str or fitted neurostat estimator, default="glorot_uniform"
         Weight initialization: glorot_uniform, glorot_normal, he_uniform, he_normal,
         lecun_normal, normal, truncated_normal, uniform, orthogonal, zeros (every weight 0: gradient
         descent from the origin; hidden units never break symmetry). Biases start at zero, the
-        output bias at the link of the mean response.
+        output bias at the link of the mean response. A fitted estimator with the same inputs
+        and hidden layers: its layers before the output layer are copied, the output layer is
+        initialized anew (transfer learning as initialization).
+    freeze : int, default=0
+        Keep the first ``freeze`` hidden layers fixed during fitting (at most as many as there
+        are); their parameters are then held fixed, not estimated, by inference too.
     batch_size : int or "auto", default="auto"
         ``min(200, n_samples)`` for "auto".
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
         Schedules as in scikit-learn: invscaling (sgd only) sets the step to
         ``learning_rate_init / (t + 1) ** power_t`` after each epoch, t samples seen; adaptive
         divides it by 5 whenever ``n_iter_no_change`` epochs fail to improve by ``tol``.
-    learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
-    momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon,
-    n_iter_no_change, max_fun :
+    learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start, \
+momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon, \
+n_iter_no_change, max_fun :
         As in scikit-learn's ``MLPClassifier``. ``max_iter`` counts epochs (iterations for
         lbfgs); ``verbose`` shows a progress bar with the loss.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
@@ -213,6 +218,19 @@ class NeuralClassifier(ClassifierMixin, _BaseNeural):
         return np.column_stack([1 - mu, mu]) if mu.ndim == 1 else mu
 
     def predict_log_proba(self, X, offset=None):
+        """Log of the class probabilities of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        offset : array-like of shape (n_samples,), default=None
+            Added to the linear predictor, as in fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            ``log P(y = classes_[j] | x)``; ``-inf`` where a probability underflows to 0.
+        """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X, offset))
 
@@ -229,12 +247,45 @@ class NeuralClassifier(ClassifierMixin, _BaseNeural):
 
     @property
     def coef_(self):
+        """The logistic (or multinomial logit) regression coefficients of a net with no hidden
+        layer.
+
+        The weights of the single linear layer, on the scale of the inputs passed to ``fit``
+        (the design's columns with a formula; the L-BFGS solver's internal standardization is
+        undone): row ``j`` is the change in the log-odds of ``classes_[j]`` against
+        ``classes_[0]`` per unit of each input.
+
+        Returns
+        -------
+        ndarray of shape (1, n_features) or (n_classes, n_features)
+            One row (the log-odds of ``classes_[1]``) for two classes; for K > 2 classes one
+            row per class, the first (the reference) zero.
+
+        Raises
+        ------
+        AttributeError
+            When the network has hidden layers (its weights are not coefficients: use
+            ``coefs_``, or ``inference()`` for the inputs' effects).
+        """
         self._glm_check("coef_")
         w = self.coefs_[0].T
         return w if w.shape[0] == 1 else np.vstack([np.zeros((1, w.shape[1])), w])
 
     @property
     def intercept_(self):
+        """The intercepts of the logistic (or multinomial logit) regression of a net with no
+        hidden layer: the log-odds of each class against ``classes_[0]`` at zero inputs.
+
+        Returns
+        -------
+        ndarray of shape (1,) or (n_classes,)
+            For K > 2 classes the first (the reference) is zero.
+
+        Raises
+        ------
+        AttributeError
+            When the network has hidden layers (use ``intercepts_``).
+        """
         self._glm_check("intercept_")
         b = self.intercepts_[0]
         return b if b.shape[0] == 1 else np.concatenate([[0.0], b])
@@ -248,8 +299,13 @@ class NeuralClassifier(ClassifierMixin, _BaseNeural):
 class NeuralRegressor(RegressorMixin, _BaseNeural):
     """A neural network regression model with a GLM family (or a distributional one).
 
-    Parameters are those of :class:`NeuralClassifier`, plus
-
+    Parameters
+    ----------
+    hidden_layer_sizes, activation, solver, alpha, l1_ratio, dropout, input_dropout, init, \
+batch_size, learning_rate, learning_rate_init, power_t, max_iter, shuffle, random_state, tol, \
+verbose, warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, \
+beta_2, epsilon, n_iter_no_change, max_fun, freeze, device, formula :
+        As in :class:`NeuralClassifier` (``early_stopping`` scores R^2 on the held-out part).
     family : {"gaussian", "poisson", "binomial", "gamma", "negative_binomial", "tweedie", \
 "gaulss"} or Family, default="gaussian"
         The likelihood of the output layer; with no hidden layer and ``solver="lbfgs"`` each
@@ -364,12 +420,46 @@ class NeuralRegressor(RegressorMixin, _BaseNeural):
 
     @property
     def coef_(self):
+        """The GLM coefficients of a net with no hidden layer.
+
+        The weights of the single linear layer, on the scale of the inputs passed to ``fit``
+        (the design's columns with a formula; the solvers' internal standardization of the
+        inputs and of a gaussian target is undone): the change in the linear predictor (the
+        mean for gaussian, the log-mean for the log-link families) per unit of each input. An
+        ancillary parameter (the negative binomial's ``alpha``) is not among them: it is a row
+        of ``inference().params``.
+
+        Returns
+        -------
+        ndarray of shape (n_features,) or (n_outputs, n_features)
+            One row per linear predictor for several (one per target; ``gaulss``: the mean,
+            then the log standard deviation).
+
+        Raises
+        ------
+        AttributeError
+            When the network has hidden layers (its weights are not coefficients: use
+            ``coefs_``, or ``inference()`` for the inputs' effects).
+        """
         self._glm_check("coef_")
         w = self.coefs_[0].T
         return w[0] if w.shape[0] == 1 else w
 
     @property
     def intercept_(self):
+        """The GLM intercept of a net with no hidden layer: the linear predictor at zero
+        inputs (without offset).
+
+        Returns
+        -------
+        float or ndarray of shape (n_outputs,)
+            One per linear predictor when there are several (as :attr:`coef_`'s rows).
+
+        Raises
+        ------
+        AttributeError
+            When the network has hidden layers (use ``intercepts_``).
+        """
         self._glm_check("intercept_")
         b = self.intercepts_[0]
         return float(b[0]) if b.shape[0] == 1 else b

@@ -100,6 +100,33 @@ def calibration_table(res, n_bins=10):
 
 
 def diagnostics(res):
+    """Checks of a fit that inference relies on (what :meth:`InferenceResults.diagnostics`
+    returns).
+
+    Is the fit a stationary point of the training objective (sup-norm of its gradient, the
+    minimum-norm subgradient under an L1 penalty, against :data:`GRADIENT_TOL`)? Is the
+    penalized Hessian positive definite, and how well conditioned (its eigenvalues on the
+    active set, on the objective's unit-dispersion sum scale)? Plus the solver's
+    convergence, deviance and Pearson residuals, and for classifiers the calibration table
+    with the Hosmer-Lemeshow test.
+
+    Parameters
+    ----------
+    res : InferenceResults
+
+    Returns
+    -------
+    Diagnostics
+        The Hessian's eigenvalue and condition number are NaN where no dense Hessian was
+        formed (bootstrap covariances of large nets); the condition number is ``inf`` when
+        the smallest eigenvalue is not positive.
+
+    Warns
+    -----
+    InferenceWarning
+        When the gradient's sup-norm exceeds ``GRADIENT_TOL``: the covariance, which assumes
+        a stationary point, is then unreliable.
+    """
     g = objective_gradient(res)
     gnorm = float(np.max(np.abs(g))) if g.size else 0.0
     stationary = gnorm <= GRADIENT_TOL

@@ -96,9 +96,28 @@ class Likelihood:
 
     @property
     def n_params(self):
+        """Number of estimated parameters: the length of ``theta`` (frozen ones excluded).
+
+        Returns
+        -------
+        int
+        """
         return self.theta.numel()
 
     def unflatten(self, theta):
+        """The module's parameters at the flat vector ``theta``, for ``functional_call``.
+
+        Parameters
+        ----------
+        theta : tensor of shape (n_params,)
+
+        Returns
+        -------
+        dict of str to tensor
+            Each estimated parameter as a view of its block of ``theta`` in its own shape
+            (gradients flow back to ``theta``), plus the fixed entries (frozen parameters and
+            buffers) as they are.
+        """
         out, i = dict(self.fixed), 0
         for k, s in zip(self.names, self.shapes, strict=True):
             m = int(np.prod(s)) if len(s) else 1
@@ -308,6 +327,20 @@ class Likelihood:
         return float(self.loglik(self.null_eta(), scale=scale))
 
     def mean(self, eta):
+        """The family's inverse link at ``eta``: the mean of y, or class probabilities.
+
+        Parameters
+        ----------
+        eta : tensor of shape (n, k)
+            Linear predictor, as :meth:`eta` returns it.
+
+        Returns
+        -------
+        tensor
+            Of shape (n,) for one mean per row (a binary classifier: the probability of the
+            second class), else (n, k') (a classifier's K class probabilities, several
+            targets' means).
+        """
         return self.family.mean(eta)
 
 

@@ -187,9 +187,32 @@ class MultiPredictionResults:
 
     @property
     def predicted_mean(self):
+        """The predicted means of every response.
+
+        Returns
+        -------
+        DataFrame
+            One column per response, one row per input row.
+        """
         return pd.DataFrame({k: v.predicted_mean for k, v in self.by_response.items()})
 
     def summary_frame(self, alpha=0.05, obs=False):
+        """Every response's :meth:`PredictionResults.summary_frame`, side by side.
+
+        Parameters
+        ----------
+        alpha : float, default=0.05
+            One minus the coverage of the intervals (each response's on its own link scale
+            and reference distribution).
+        obs : bool, default=False
+            Add prediction intervals for a new observation to the responses that have a
+            gaussian noise variance (the others get none).
+
+        Returns
+        -------
+        DataFrame
+            Columns indexed by (response, statsmodels' column name), one row per input row.
+        """
         frames = {}
         for k, v in self.by_response.items():
             frames[k] = v.summary_frame(alpha, obs=obs and v.obs_var is not None)
@@ -214,6 +237,14 @@ class MultiResponseSummary(Summary):
     per term)."""
 
     def as_text(self):
+        """The summary as plain text: the joint model's title and header, then one block per
+        response (family and link, log-likelihood, the dispersion where the family has one,
+        coefficient table, per-term Wald tests where present), then the notes.
+
+        Returns
+        -------
+        str
+        """
         res = self.res
         lines = super().as_text().split("\n")
         out = lines[:lines.index("=" * 78, 2) + 1]  # title and header

@@ -108,6 +108,26 @@ class PredictionResults:
         return sps.t.isf(alpha / 2, self._df) if self._use_t else sps.norm.isf(alpha / 2)
 
     def conf_int(self, alpha=0.05):
+        """Confidence intervals of the predicted means (of ``E[y | x]``, not of a new y).
+
+        For one linear predictor the interval is ``linpred +- q se_linpred`` on the link scale
+        mapped through the inverse link (so it stays inside the mean's range and is not
+        symmetric about it), as statsmodels' GLM ``get_prediction``. Otherwise (several means
+        per row: class probabilities) it is ``predicted_mean +- q se_mean``, the delta method
+        on the response scale, clipped to [0, 1]. ``q`` is the ``1 - alpha / 2`` quantile of
+        the t distribution on the residual df where the family uses t (``Family.use_t``: an
+        estimated dispersion) and the covariance is nonrobust, else of the standard normal.
+
+        Parameters
+        ----------
+        alpha : float, default=0.05
+            One minus the pointwise coverage.
+
+        Returns
+        -------
+        ndarray of shape (n, 2)
+            Lower and upper bounds, one row per entry of ``predicted_mean``.
+        """
         q = self._q(alpha)
         if self.linpred is not None:
             lo = self._link(self.linpred - q * self.se_linpred)
@@ -118,6 +138,30 @@ class PredictionResults:
         return np.column_stack([lo, hi])
 
     def summary_frame(self, alpha=0.05, obs=False):
+        """The predictions as a table with statsmodels' column names.
+
+        Parameters
+        ----------
+        alpha : float, default=0.05
+            One minus the coverage of the intervals.
+        obs : bool, default=False
+            Add prediction intervals for a new observation, ``obs_ci_lower`` /
+            ``obs_ci_upper`` = ``mean +- q sqrt(mean_se^2 + obs_var)``: the mean's uncertainty
+            plus the noise variance (gaussian responses only).
+
+        Returns
+        -------
+        DataFrame
+            ``mean``, ``mean_se`` (delta-method standard error on the response scale),
+            ``mean_ci_lower``, ``mean_ci_upper`` (:meth:`conf_int`), and with ``obs`` the
+            prediction interval; one row per input row (per row and class for several
+            classes).
+
+        Raises
+        ------
+        ValueError
+            ``obs=True`` for a response without a gaussian noise variance.
+        """
         ci = self.conf_int(alpha)
         frame = pd.DataFrame({"mean": self.predicted_mean, "mean_se": self.se_mean,
                               "mean_ci_lower": ci[:, 0], "mean_ci_upper": ci[:, 1]},
@@ -205,6 +249,22 @@ class MarginalEffects:
         self._index = index
 
     def summary_frame(self, alpha=0.05):
+        """The average marginal effects with delta-method standard errors, Wald z tests and
+        normal intervals, as statsmodels' ``get_margeff().summary_frame()``.
+
+        Parameters
+        ----------
+        alpha : float, default=0.05
+            One minus the coverage of the intervals.
+
+        Returns
+        -------
+        DataFrame
+            One row per input (per class and input for several classes): ``dy/dx``,
+            ``Std. Err.``, ``z`` (``dy/dx / Std. Err.``), ``Pr(>|z|)`` (two-sided normal
+            p-value of no average effect), ``Conf. Int. Low`` and ``Cont. Int. Hi.`` (sic,
+            statsmodels' spelling) = ``dy/dx -+ z_{1-alpha/2} Std. Err.``.
+        """
         q = sps.norm.isf(alpha / 2)
         with np.errstate(divide="ignore", invalid="ignore"):
             z = self.margeff / self.margeff_se

@@ -126,6 +126,15 @@ class Summary:
         return lines
 
     def as_text(self):
+        """The summary as plain text, laid out as statsmodels' ``summary()`` (78 columns).
+
+        Returns
+        -------
+        str
+            The title, the header's items in two columns, the coefficient table (estimate,
+            standard error, z or t statistic, two-sided p-value, ``1 - alpha`` interval), the
+            per-term or per-input joint tests where the summary has them, and the notes.
+        """
         title = f"{self.res.model.name} Results".center(_WIDTH)
         lines = [title, "=" * _WIDTH]
         half = _WIDTH // 2 - 1
@@ -153,6 +162,14 @@ class Summary:
     __repr__ = __str__
 
     def as_html(self):
+        """The summary as an HTML fragment (what notebooks display).
+
+        Returns
+        -------
+        str
+            The title, the header, the coefficient table and the joint tests where present
+            as HTML tables (numbers to 4 significant digits), and the notes.
+        """
         title = f"<h4>{html.escape(self.res.model.name)} Results</h4>"
         parts = [title, self.header.to_html(header=False),
                  self.params_table.to_html(float_format=lambda v: f"{v:.4g}")]

@@ -99,6 +99,24 @@ def _conjugate_gradient(H, g):
 
 
 def sample_weights(sample_weight, n):
+    """Validated observation weights for a fit on ``n`` rows.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n,), scalar or None
+        None gives unit weights; a scalar is broadcast to every row.
+    n : int
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        Float64 weights, finite and non-negative with a positive sum.
+
+    Raises
+    ------
+    ValueError
+        For a wrong shape, a non-finite or negative weight, or weights that are all zero.
+    """
     if sample_weight is None:
         return np.ones(n)
     w = np.asarray(sample_weight, dtype=np.float64)
@@ -265,6 +283,19 @@ class Smart:
         return b
 
     def asr(self, R):
+        """Average squared residual (SMART's ``asr``), the criterion every step minimizes.
+
+        Parameters
+        ----------
+        R : ndarray of shape (n, q)
+            Residuals of the standardized responses.
+
+        Returns
+        -------
+        float
+            ``sum_i w_i ||R_i||^2 / sum_i w_i``: the weighted mean over rows of the squared
+            residuals summed over responses.
+        """
         return self.w @ np.sum(R**2, axis=1) / self.sw
 
     def fulfit(self, terms, R, lbf, asr):

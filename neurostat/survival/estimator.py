@@ -47,10 +47,10 @@ class NeuralCoxRegressor(_BaseNeural):
         (head) per cause on a shared body, and the loss is the sum of the cause-specific
         partial likelihoods (with no hidden layer, separate cause-specific Cox models, as R's
         multi-state ``coxph(Surv(time, factor(status)) ~ x)``).
-    solver, alpha, l1_ratio, dropout, input_dropout, init, batch_size, learning_rate,
-    learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
-    momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon,
-    n_iter_no_change, max_fun, freeze, device, formula :
+    solver, alpha, l1_ratio, dropout, input_dropout, init, batch_size, learning_rate, \
+learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start, \
+momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon, \
+n_iter_no_change, max_fun, freeze, device, formula :
         As :class:`neurostat.NeuralClassifier` (a formula's right-hand side gives the inputs;
         ``y`` comes from fit, or from plain columns on the left: ``"time + event ~ ..."``).
         Minibatch solvers use each batch's own risk
