@@ -88,8 +88,8 @@ class PredictionResults:
 
     For one linear predictor with a monotone link the interval is computed on the link scale
     and mapped through the inverse link (statsmodels' GLM convention); ``mean_se`` is the delta
-    method on the response scale. For several classes the intervals are ``mean +- q se``
-    clipped to [0, 1]. For a gaussian response (``obs_var``, the variance of a new
+    method on the response scale (several responses: each on its own link scale). For several
+    classes the intervals are ``mean +- q se`` clipped to [0, 1]. For a gaussian response (``obs_var``, the variance of a new
     observation: the dispersion, or ``sigma(x)^2`` of the heteroscedastic gaussian)
     ``summary_frame(obs=True)`` adds prediction intervals ``mean +- q sqrt(se^2 + obs_var)``,
     statsmodels' ``obs_ci_lower`` / ``obs_ci_upper``.
@@ -112,9 +112,10 @@ class PredictionResults:
 
         For one linear predictor the interval is ``linpred +- q se_linpred`` on the link scale
         mapped through the inverse link (so it stays inside the mean's range and is not
-        symmetric about it), as statsmodels' GLM ``get_prediction``. Otherwise (several means
-        per row: class probabilities) it is ``predicted_mean +- q se_mean``, the delta method
-        on the response scale, clipped to [0, 1]. ``q`` is the ``1 - alpha / 2`` quantile of
+        symmetric about it), as statsmodels' GLM ``get_prediction``; several responses, each
+        the inverse link of its own linear predictor, get the same per response. Class
+        probabilities get ``predicted_mean +- q se_mean``, the delta method on the response
+        scale, clipped to [0, 1]. ``q`` is the ``1 - alpha / 2`` quantile of
         the t distribution on the residual df where the family uses t (``Family.use_t``: an
         estimated dispersion) and the covariance is nonrobust, else of the standard normal.
 
@@ -234,8 +235,15 @@ def get_prediction(res, X=None, offset=None):
     index = pd.MultiIndex.from_product([range(n), list(classes)[:m]], names=["row", "class"])
     obs = (np.broadcast_to(np.asarray(res.scale, dtype=np.float64), (n, m)).ravel()
            if fam.location_scale else None)
-    return PredictionResults(mu.numpy().ravel(), se.ravel(), None, None, index, use_t,
-                             res.df_resid, None, obs)
+    linpred = se_linpred = link = None
+    if not fam.classification and eta.shape[1] == m:
+        # several responses, each the inverse link of its own linear predictor: intervals on
+        # each link scale, mapped back (class probabilities keep mean +- q se in [0, 1])
+        se_linpred = np.sqrt(_quadratic(_jacobian(res, Xt, lambda e: e, off), cov)).ravel()
+        linpred = eta.numpy().ravel()
+        link = lambda v: _mean2d(lik)(torch.as_tensor(v).reshape(-1, m)).numpy().ravel()  # noqa: E731
+    return PredictionResults(mu.numpy().ravel(), se.ravel(), linpred, se_linpred, index, use_t,
+                             res.df_resid, link, obs)
 
 
 class MarginalEffects:

@@ -149,3 +149,27 @@ def test_closed_form_effects_match_autograd(activation):
     f1, D1 = average_derivatives(lik, lik.theta, X, transform=lambda e: e)  # autograd
     np.testing.assert_allclose(f0, f1, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(D0, D1, rtol=1e-10, atol=1e-12)
+
+
+def test_multi_target_gaussian_intervals_are_not_clipped():
+    """Two gaussian targets (means near +5 and -7, noise sd 1 and 2): each row's prediction
+    equals the OLS one of its column (statsmodels, same data; each output has its own
+    dispersion), not an interval clipped to [0, 1] as class probabilities are. The widths
+    differ by 1e-4 only through the t quantile's df (the joint fit's n m - p against
+    OLS's n - p per column)."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    Y = np.column_stack([5 + X[:, 0] + rng.normal(size=200),
+                         -7 + X[:, 1] + 2 * rng.normal(size=200)])
+    frame = NeuralRegressor((), solver="lbfgs").fit(X, Y).inference().get_prediction(
+        X[:3]).summary_frame()
+    for j in range(2):
+        ref = sm.OLS(Y[:, j], sm.add_constant(X)).fit().get_prediction(
+            sm.add_constant(X)[:3]).summary_frame()
+        got = frame.xs(j, level="class")
+        np.testing.assert_allclose(got["mean"], ref["mean"], rtol=1e-8)
+        np.testing.assert_allclose(got["mean_se"], ref["mean_se"], rtol=1e-7)
+        np.testing.assert_allclose(got.mean_ci_lower, ref.mean_ci_lower, rtol=1e-3)
+        np.testing.assert_allclose(got.mean_ci_upper, ref.mean_ci_upper, rtol=1e-3)
