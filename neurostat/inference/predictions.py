@@ -89,8 +89,9 @@ class PredictionResults:
     For one linear predictor with a monotone link the interval is computed on the link scale
     and mapped through the inverse link (statsmodels' GLM convention); ``mean_se`` is the delta
     method on the response scale (several responses: each on its own link scale). For several
-    classes the intervals are ``mean +- q se`` clipped to [0, 1]. For a gaussian response (``obs_var``, the variance of a new
-    observation: the dispersion, or ``sigma(x)^2`` of the heteroscedastic gaussian)
+    classes the intervals are ``mean +- q se`` clipped to [0, 1]. For a gaussian response
+    (``obs_var``, the variance of a new observation: the dispersion, or ``sigma(x)^2`` of the
+    heteroscedastic gaussian)
     ``summary_frame(obs=True)`` adds prediction intervals ``mean +- q sqrt(se^2 + obs_var)``,
     statsmodels' ``obs_ci_lower`` / ``obs_ci_upper``.
     """
