@@ -196,19 +196,46 @@ def run(cells, replications, n_jobs, seed0=0, save=None):
     return out
 
 
+def markdown_table(study):
+    """The study as the README's markdown table (one row per cell, grid order)."""
+    from neurostat.inference.envelope import cell_failures, envelope_from_study
+
+    env = {c["name"]: c for c in envelope_from_study(study)["cells"]}
+    rows = ["| cell | reps | SE / MC SD | coverage | size: per-input test | size: z | power x4: "
+            "test / z | cost (fits) | outside the bands |", "|---|---|---|---|---|---|---|---|---|"]
+    for name in [*CELLS, *(k for k in study["cells"] if k not in CELLS)]:
+        if name not in study["cells"]:
+            continue
+        r, c = study["cells"][name], env[name]
+        fail = ", ".join(cell_failures(c)) or "-"
+        rows.append(
+            f"| {name} | {r['replications']} | {min(r['se_ratio']):.2f}-{max(r['se_ratio']):.2f} | "
+            f"{min(r['coverage']):.2f}-{max(r['coverage']):.2f} | {r['size_test_x3']:.2f} | "
+            f"{r['size_z_x3']:.2f} | {r['power_test_x4']:.2f} / {r['power_z_x4']:.2f} | "
+            f"{r['cost_ratio']:.1f} | {fail} |")
+    return "\n".join(rows)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--replications", type=int, default=100)
     ap.add_argument("--cells", nargs="*", default=None, help="names (substrings) of cells")
+    ap.add_argument("--exact", action="store_true", help="--cells are whole names")
+    ap.add_argument("--table", action="store_true",
+                    help="print the stored study (--out) as a markdown table and stop")
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--envelope", action="store_true",
                     help="also write the package's calibration_envelope.json from the results")
     args = ap.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads(Path(args.out).read_text())))
+        return None
     cells = QUICK if args.quick else CELLS
     if args.cells:
-        cells = {k: v for k, v in cells.items() if any(c in k for c in args.cells)}
+        cells = {k: v for k, v in cells.items()
+                 if (k in args.cells if args.exact else any(c in k for c in args.cells))}
     reps = 8 if args.quick and args.replications == 100 else args.replications
     path = Path(args.out)
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "quick": args.quick,
