@@ -15,6 +15,7 @@ coefficients, standard errors, p-values, log-likelihood, AIC and BIC. This scrip
 """
 
 import argparse
+import json
 import time
 import warnings
 from pathlib import Path
@@ -128,6 +129,46 @@ def lr_tests(nets, quick):
     return pd.DataFrame(rows)
 
 
+def claim_metrics(tables, agreement, nets, lr):
+    """The numbers behind the report's claims, for metrics.json (asserted by the tests)."""
+    glm = {}
+    for row in agreement.to_dict("records"):
+        t = tables[row["data"]]
+
+        def rel(col, t=t):
+            ours, ref = t[f"neurostat {col}"], t[f"statsmodels {col}"]
+            return float(np.max(np.abs(ours - ref) / np.abs(ref)))
+
+        glm[row["data"]] = {
+            "max_rel_diff_coef": rel("coef"), "max_rel_diff_bse": rel("std err"),
+            "max_rel_diff_pvalue": rel("P>|z|"),
+            **{f"abs_diff_{k}": float(abs(row[f"{k} neurostat"] - row[f"{k} statsmodels"]))
+               for k in ("llf", "aic", "bic")},
+        }
+    edf = {}
+    for (name, h), (est, res, glm_res) in nets.items():
+        n_params = sum(w.size for w in est.coefs_) + sum(b.size for b in est.intercepts_)
+        edf[f"{name} {h[0]} hidden"] = {
+            "edf": float(res.edf), "n_params": int(n_params),
+            "edf_over_n_params": float(res.edf / n_params),
+            "glm_edf_minus_k": float(glm_res.edf - len(glm_res.params))}
+    lr_rows = []
+    for row in lr.to_dict("records"):
+        _est, res, glm_res = nets[(row["data"], (int(row["full"].split()[0]),))]
+        B = int(row["n_bootstrap"])
+        k = row["p bootstrap"] * (B + 1)
+        lr_rows.append({
+            "data": row["data"], "full": row["full"], "LR": float(row["LR"]),
+            "df": float(row["df (effective)"]), "p_chi2": float(row["p chi2 (invalid here)"]),
+            "p_bootstrap": float(row["p bootstrap"]), "n_bootstrap": B,
+            # LR = 2 (llf full - llf GLM), from the two fits' own log-likelihoods
+            "LR_minus_twice_llf_gap": float(row["LR"] - 2 * (res.llf - glm_res.llf)),
+            # a bootstrap p-value is (1 + #{LR* >= LR}) / (B + 1)
+            "p_bootstrap_grid_distance": float(abs(k - round(k))),
+        })
+    return {"glm": glm, "hidden_units": edf, "lr_tests": lr_rows}
+
+
 def calibration(glm_fit, net_fit, path):
     fig, ax = plt.subplots(figsize=(4.5, 4))
     rows = []
@@ -232,6 +273,8 @@ def main(argv=None):
         "```",
     ]
     (out / "report.md").write_text("\n".join(report) + "\n")
+    metrics = claim_metrics(tables, agreement, nets, lr)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     print(summary)
     print(f"wrote {out}/report.md")
 

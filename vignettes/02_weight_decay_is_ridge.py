@@ -16,6 +16,7 @@ scikit-learn's ``Lasso(alpha)`` (``l1_ratio=1``), ``Ridge(alpha * n)`` (``l1_rat
 """
 
 import argparse
+import json
 import warnings
 from pathlib import Path
 
@@ -210,6 +211,19 @@ def main(argv=None):
         "not valid post-selection standard errors, and zero coefficients get none.",
     ]
     (out / "report.md").write_text("\n".join(report) + "\n")
+    metrics = {  # the numbers behind the report's claims (asserted by the tests)
+        "max_rel_dev": {m: float(g.max_rel_dev.max())
+                        for m, g in dev.groupby("model", sort=False)},
+        "same_zeros_all_fits": bool(dev.same_zeros.all()),
+        "zeros_sklearn_total": int(dev.zeros_sklearn.sum()),
+        "lasso_df_minus_nonzero_max": float(np.abs(lasso_df.df - lasso_df.nonzero).max()),
+        "ridge_df_minus_hat_trace_max": float(df.abs_diff.max()),
+        "net_df_by_alpha": {f"{a:g}": float(v) for a, v in
+                            zip(net_summary.alpha, net_summary.df, strict=True)},
+        "net_df_decreasing_in_alpha": bool(np.all(np.diff(
+            net_summary.sort_values("alpha").df.to_numpy()) < 0)),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     print("\n".join(report))
 
 

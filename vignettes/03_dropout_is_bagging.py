@@ -18,6 +18,7 @@
 """
 
 import argparse
+import json
 import time
 import warnings
 from pathlib import Path
@@ -177,6 +178,38 @@ def toy_band(out, max_iter):
     fig.tight_layout()
     fig.savefig(out / "mc_dropout_band.png", dpi=120)
     plt.close(fig)
+    # the band's claim: the model-variance band is wider away from the data
+    width = (fr.mean_ci_upper - fr.mean_ci_lower).to_numpy()
+    inside = ((grid > -3) & (grid < -0.5)) | ((grid > 1) & (grid < 3))
+    outside = np.abs(grid) > 3.5
+    return float(width[outside].mean() / width[inside].mean())
+
+
+def claim_metrics(ar, mask_var, bag, preds, cov, cov_summary, band_ratio):
+    """The numbers behind the report's claims, for metrics.json (asserted by the tests)."""
+    mse = bag.set_index("model")
+    ws = np.array(preds["dropout net (weight scaling)"])
+    mc = np.array(preds["dropout net (MC average)"])
+    c95 = cov_summary.loc[0.95]
+    return {
+        "adaptive_ridge_max_rel_error": float(ar["max_abs_diff_over_max_w*"].max()),
+        "adaptive_ridge_min_distance_ols": float(ar["distance_ols_to_w*"].min()),
+        "mask_variance_max_abs_rel_diff": float(mask_var.rel_diff.abs().max()),
+        "test_mse": {m: float(v) for m, v in mse.test_mse_mean.items()},
+        "variance_across_seeds": {m: float(v) for m, v in mse.variance_across_seeds.items()},
+        "dropout_over_bagged_test_mse": float(mse.test_mse_mean["dropout net (MC average)"]
+                                              / mse.test_mse_mean["bagged nets"]),
+        "bagged_over_single_test_mse": float(mse.test_mse_mean["bagged nets"]
+                                             / mse.test_mse_mean["single net"]),
+        # weight scaling approximates the average over masks: rms gap over the spread of f
+        "mc_vs_weight_scaling_rms_over_sd": float(np.sqrt(np.mean((ws - mc) ** 2)) / ws.std()),
+        "coverage_95": {k: float(c95[k]) for k in c95.index},
+        "coverage_by_level": {f"{lvl:g}": {k: float(v) for k, v in row.items()}
+                              for lvl, row in cov_summary.iterrows()},
+        "tau_true": float(cov.tau_true.mean()), "tau_residual": float(cov.tau_residual.mean()),
+        "tau_validation": float(cov.tau_validation.mean()),
+        "band_width_far_over_near_data": band_ratio,
+    }
 
 
 def main(argv=None):
@@ -236,7 +269,7 @@ def main(argv=None):
     cov.to_csv(out / "mc_dropout_coverage.csv", index=False)
     cov_summary = cov.groupby("level")[["obs_coverage", "obs_coverage_tau_validation",
                                         "mean_coverage_of_f"]].mean()
-    toy_band(out, max_iter=100 if q else 1000)
+    band_ratio = toy_band(out, max_iter=100 if q else 1000)
 
     report = [
         "# Dropout is adaptive ridge, a kind of bagging, and approximate Bayes",
@@ -297,6 +330,8 @@ def main(argv=None):
         "![MC dropout band](mc_dropout_band.png)",
     ]
     (out / "report.md").write_text("\n".join(report) + "\n")
+    (out / "metrics.json").write_text(json.dumps(claim_metrics(
+        ar, mask_var, bag, preds, cov, cov_summary, band_ratio), indent=1) + "\n")
     print("\n".join(report))
 
 

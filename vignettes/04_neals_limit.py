@@ -15,6 +15,7 @@ layers the covariance itself converges as the width grows (Lee et al. 2018). Thi
 """
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -205,6 +206,29 @@ def _scores(name, seed, mean, std, y, seconds):
             "coverage_95": float(np.mean(np.abs(y - mean) <= Z95 * std)), "fit_s": seconds}
 
 
+def claim_metrics(kurt, kerr, summary):
+    """The numbers behind the report's claims, for metrics.json (asserted by the tests)."""
+    k1 = kurt[kurt.depth == 1]
+    ratio = kerr.relative_error / kerr.mc_floor
+    by = summary.set_index("model")
+    return {
+        "kurtosis_depth1_max_abs_z_vs_closed_form": float(
+            ((k1.excess_kurtosis - k1.closed_form_depth1) / k1.se).abs().max()),
+        "kurtosis_decreasing_in_width": {
+            str(d): bool(np.all(np.diff(g.sort_values("width").excess_kurtosis) < 0))
+            for d, g in kurt.groupby("depth")},
+        "kernel_error_over_mc_floor_depth1_max": float(ratio[kerr.depth == 1].max()),
+        "kernel_error_over_mc_floor_depth2_width1": float(
+            ratio[(kerr.depth == 2) & (kerr.width == 1)].iloc[0]),
+        "kernel_error_over_mc_floor_depth2_widest": float(
+            ratio[kerr.depth == 2].iloc[-1]),
+        "test_rmse": {m: float(v) for m, v in by.test_rmse.items()},
+        "coverage_95": {m: float(v) for m, v in by.coverage_95.items()},
+        "gp_coverage_95_range": [float(by.coverage_95[by.index.str.startswith("GP")].min()),
+                                 float(by.coverage_95[by.index.str.startswith("GP")].max())],
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -271,6 +295,8 @@ interval is a plug-in mean +- 1.96 residual sd (no parameter uncertainty).
 Total run time: {time.perf_counter() - t0:.1f} s.
 """
     (out / "report.md").write_text(report)
+    (out / "metrics.json").write_text(json.dumps(claim_metrics(kurt, kerr, summary), indent=1)
+                                      + "\n")
     print(report)
 
 

@@ -25,6 +25,7 @@ report.md.
 """
 
 import argparse
+import json
 import os
 import time
 import warnings
@@ -261,6 +262,25 @@ def findings(summary, df):
     return "\n".join(out)
 
 
+def claim_metrics(summary, df):
+    """The numbers behind the report's claims, for metrics.json (asserted by the tests)."""
+    acc = {t: {str(int(n)): {m: float(v) for m, v in g.set_index("model")["mean"].items()}
+               for n, g in s.groupby("n")} for t, s in summary.groupby("task", sort=False)}
+    sep = df[df.model == "Leekasso logistic (Beam)"].groupby(["task", "n"])["separated"].mean()
+    per_split = df.groupby(["task", "n", "repeat"])
+    return {
+        "accuracy_mean": acc,
+        "min_accuracy_by_task_n": {t: {n: min(a.values()) for n, a in v.items()}
+                                   for t, v in acc.items()},
+        "separated_share": {f"{t} n={int(n)}": float(v) for (t, n), v in sep.items()},
+        # every model of a (task, n, repeat) is fitted and scored on the same split
+        "models_per_split": [int(per_split.model.nunique().min()),
+                             int(per_split.model.nunique().max())],
+        "distinct_test_sizes_per_split_max": int(per_split.n_test.nunique().max()),
+        "n_models": len(MODELS),
+    }
+
+
 def main():
     args = parse_args()
     cfg = settings(args.quick)
@@ -406,6 +426,7 @@ Tables: `accuracy_mean.csv`, `accuracy_sd.csv`, `fit_seconds.csv`, `summary.csv`
 and 90th percentiles), `results.csv` (every fit).
 """
     (out / "report.md").write_text(report)
+    (out / "metrics.json").write_text(json.dumps(claim_metrics(summary, df), indent=1) + "\n")
     print(report)
 
 
