@@ -234,8 +234,8 @@ def main(argv=None):
         return None
     cells = QUICK if args.quick else CELLS
     if args.cells:
-        cells = {k: v for k, v in cells.items()
-                 if (k in args.cells if args.exact else any(c in k for c in args.cells))}
+        cells = ({k: cells[k] for k in args.cells if k in cells} if args.exact  # their order
+                 else {k: v for k, v in cells.items() if any(c in k for c in args.cells)})
     reps = 8 if args.quick and args.replications == 100 else args.replications
     path = Path(args.out)
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "quick": args.quick,
