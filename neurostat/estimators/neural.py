@@ -17,8 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import validate_data
 
 from .._compat import StrOptions
-from ..engine.categorical import classification_family
-from ..engine.families import Family
+from ..engine.families import Family, classification_family
 from ..engine.glm_families import REGRESSION_FAMILIES
 from ._base import _BaseNeural, _stochastic
 from ._design import design_response as _design_response
