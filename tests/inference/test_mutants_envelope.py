@@ -276,3 +276,39 @@ def test_regime_of_reads_the_model_and_the_statistics(effects, expected):
     unstated = SimpleNamespace(model=SimpleNamespace(layout=SimpleNamespace(is_glm=False),
                                                      regime=None))
     assert regime_of(unstated) is None
+
+
+def test_values_exactly_on_a_band_edge_pass():
+    """"Outside the bands beyond the Monte-Carlo error": a value on the edge is inside (the
+    edges computed as the module documents them, in the same floating-point order)."""
+    tol95 = 2 * math.sqrt(0.95 * (1 - 0.95) / 100)
+    tol05 = 2 * math.sqrt(0.05 * (1 - 0.05) / 100)
+    slack = 2 / math.sqrt(2 * 100)
+    for edge in ({"coverage": [0.92 - tol95]}, {"coverage": [0.98 + tol95]},
+                 {"size_test": 0.03 - tol05}, {"size_test": 0.07 + tol05},
+                 {"se_ratio": [0.85 - slack]}, {"se_ratio": [1.15 + slack]}):
+        assert cell_failures(_cell(replications=100, **edge)) == [], edge
+
+
+def test_more_departures_at_the_edges_of_the_defaults():
+    # the cell's architecture is read, not assumed
+    assert differences(_regime(), _cell(architecture="convnet")) == ["architecture"]
+    # a cell without hidden layers listed has none
+    no_hidden = {k: v for k, v in _cell().items() if k != "hidden"}
+    assert differences(_regime(hidden=[]), no_hidden) == []
+    assert differences(_regime(hidden=[3]), no_hidden) == ["depth"]
+    # one unit against four is past a factor two, either way round
+    assert differences(_regime(hidden=[1]), _cell(hidden=[4])) == ["width"]
+    assert differences(_regime(hidden=[4]), _cell(hidden=[1])) == ["width"]
+    # a regime without n departs even from a one-row cell
+    assert differences({k: v for k, v in _regime().items() if k != "n"}, _cell(n=1)) == ["n"]
+
+
+def test_assess_reads_the_shipped_envelope_by_default(monkeypatch):
+    import neurostat.inference.envelope as envelope
+
+    monkeypatch.setattr(envelope, "load_envelope", lambda: {"cells": [_cell(name="shipped")]})
+    a = envelope.assess(_regime())
+    assert a is not None and a.cell["name"] == "shipped" and a.inside
+    monkeypatch.setattr(envelope, "load_envelope", lambda: None)
+    assert envelope.assess(_regime()) is None
