@@ -156,3 +156,37 @@ def test_crossfit_arguments_are_validated():
         est.inference(n_folds=1)
     with pytest.raises(ValueError, match="effects must be"):
         est.inference(effects="plugin")
+
+
+def test_relu_curvature_sees_the_kinks():
+    """A relu net's second derivative is 0 almost everywhere for autograd; the directional
+    test's correction uses a central difference of the gradient over +-h, which for
+    eta = relu(x0) is 1 / (2h) within h of the kink and 0 elsewhere (its integral is the
+    jump of the derivative, 1)."""
+    import torch
+
+    from neurostat.inference.crossfit import _fd_curvature
+    from neurostat.inference.likelihood import Likelihood
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2))
+    est = NeuralRegressor((1,), activation="relu", solver="lbfgs", max_iter=5,
+                          random_state=0).fit(X, X[:, 0])
+    lik = Likelihood(est.module_, est.family_, X, X[:, 0])
+    with torch.no_grad():  # eta = relu(x0) exactly
+        theta = torch.zeros_like(lik.theta)
+        named = dict(zip(lik.names, torch.split(theta, [int(np.prod(s)) for s in lik.shapes])))
+        for name, shape in zip(lik.names, lik.shapes, strict=True):
+            if name.endswith("weight") and shape == torch.Size([1, 2]):
+                named[name].view(shape)[0, 0] = 1.0
+            elif name.endswith("weight") and shape == torch.Size([1, 1]):
+                named[name].view(shape)[0, 0] = 1.0
+        theta = torch.cat([named[n] for n in lik.names])
+    np.testing.assert_allclose(lik.eta(theta, lik.X)[:, 0].numpy(), np.maximum(X[:, 0], 0),
+                               atol=1e-12)
+    h = 0.1
+    c = _fd_curvature(lik, theta, lik.X, 0, 0, h)
+    inside = np.abs(X[:, 0]) < h
+    np.testing.assert_allclose(c[inside], 1 / (2 * h), rtol=1e-10)
+    np.testing.assert_allclose(c[~inside], 0.0, atol=1e-12)
+    np.testing.assert_allclose(_fd_curvature(lik, theta, lik.X, 0, 1, h), 0.0, atol=1e-12)
