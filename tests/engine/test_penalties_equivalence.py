@@ -1,8 +1,8 @@
 """Weight decay is ridge, L1 is the lasso: a net without hidden layer fitted by "lbfgs" gives
 scikit-learn's penalized linear models.
 
-Objective (README; :mod:`neurostat.engine.penalties`): ``sum_i w_i nll_i / sum_i w_i + alpha (l1_ratio ||b||_1
-+ 0.5 (1 - l1_ratio) ||b||^2)``. With the gaussian nll ``0.5 (y - mu)^2`` this is scikit-learn's
+Objective (README; :mod:`neurostat.engine.penalties`):
+``sum_i w_i nll_i / sum_i w_i + alpha (l1_ratio ||b||_1 + 0.5 (1 - l1_ratio) ||b||^2)``. With the gaussian nll ``0.5 (y - mu)^2`` this is scikit-learn's
 ``ElasticNet(alpha, l1_ratio)`` objective (weights rescaled to sum to n), hence ``Lasso(alpha)``
 for ``l1_ratio=1`` and ``Ridge(alpha * sum_i w_i)`` for ``l1_ratio=0`` (Ridge does not rescale
 its weights); for the bernoulli nll it is ``LogisticRegression(C=1 / (alpha * sum_i w_i))``.
