@@ -2,10 +2,11 @@
 scikit-learn's penalized linear models.
 
 Objective (README; :mod:`neurostat.engine.penalties`):
-``sum_i w_i nll_i / sum_i w_i + alpha (l1_ratio ||b||_1 + 0.5 (1 - l1_ratio) ||b||^2)``. With the gaussian nll ``0.5 (y - mu)^2`` this is scikit-learn's
-``ElasticNet(alpha, l1_ratio)`` objective (weights rescaled to sum to n), hence ``Lasso(alpha)``
-for ``l1_ratio=1`` and ``Ridge(alpha * sum_i w_i)`` for ``l1_ratio=0`` (Ridge does not rescale
-its weights); for the bernoulli nll it is ``LogisticRegression(C=1 / (alpha * sum_i w_i))``.
+``sum_i w_i nll_i / sum_i w_i + alpha (l1_ratio ||b||_1 + 0.5 (1 - l1_ratio) ||b||^2)``.
+With the gaussian nll ``0.5 (y - mu)^2`` this is scikit-learn's ``ElasticNet(alpha, l1_ratio)``
+objective (weights rescaled to sum to n), hence ``Lasso(alpha)`` for ``l1_ratio=1`` and
+``Ridge(alpha * sum_i w_i)`` for ``l1_ratio=0`` (Ridge does not rescale its weights); for the
+bernoulli nll it is ``LogisticRegression(C=1 / (alpha * sum_i w_i))``.
 The tolerance is the issue's: relative 1e-4 of the largest coefficient, exact zeros in the same
 places. References run with tight tolerances (the code that makes them is in each test).
 """
