@@ -162,3 +162,25 @@ def test_too_many_parameters_suggests_bootstrap():
         assert np.all(np.isfinite(res.bse)) and np.all(res.bse > 0)
     finally:
         covariance.MAX_HESSIAN_PARAMS = old
+
+
+def test_no_residual_df_warns_that_the_dispersion_is_not_estimable():
+    """An unpenalized (64,) net on 300 rows has more effective parameters than rows: its
+    training-residual dispersion is meaningless (the calibration study measured a scale of
+    1e298 and NaN observation intervals there), so inference says so; a penalized small net
+    on the same data does not warn."""
+    import warnings as _w
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    y = 0.8 * X[:, 0] + np.tanh(2 * X[:, 1]) + rng.normal(size=300)
+    big = NeuralRegressor((64,), activation="tanh", solver="lbfgs", alpha=0.0, max_iter=500,
+                          random_state=0).fit(X, y)
+    with pytest.warns(InferenceWarning, match="not estimable"):
+        res = big.inference(effects="delta")
+    assert not (res.df_resid > 0 and res.scale < 1e100)
+    small = NeuralRegressor((4,), activation="tanh", solver="lbfgs", alpha=1e-2, max_iter=500,
+                            random_state=0).fit(X, y)
+    with _w.catch_warnings():
+        _w.simplefilter("error", InferenceWarning)
+        small.inference(effects="delta")
