@@ -273,7 +273,10 @@ def test_staged_fit_reaches_the_single_stage_optimum():
     for name in free:
         assert staged[name] == pytest.approx(one[name], rel=1e-4)
     f1, f2 = info1["objective"].last[3], info2["objective"].last[3]
-    assert f2 == pytest.approx(f1, rel=1e-10)
+    # both stop at a gradient of at most gtol = 1e-6, so their objectives agree to about
+    # gtol^2 / (smallest Hessian eigenvalue): 1e-10 relative held on one BLAS, not on another
+    # (2.9e-10 on a fresh install); 1e-8 is that bound with the flattest direction at 1e-4
+    assert f2 == pytest.approx(f1, rel=1e-8)
     assert np.abs(info2["grad"]).max() < 1e-6 and np.abs(info1["grad"]).max() < 1e-6
     assert info2["n_evals_last_stage"] < info1["n_evals_last_stage"]
 
