@@ -14,7 +14,9 @@ for memory, on a LocalCluster of this machine, beside the dask-native peers.
     ``bse`` (``bench_inference.py``'s functions), CPU and wall time.
 
     python benchmarks/bench_dask.py [--n 100000000] [--n-small 10000000] [--chunk 1000000]
-        [--skip-large] [--out benchmarks/results/bench_dask.json]
+        [--skip-large] [--only-large] [--out benchmarks/results/bench_dask.json]
+
+``--only-large`` runs (a) alone and merges it into the existing JSON, keeping (b)-(d).
 """
 
 import argparse
@@ -181,6 +183,32 @@ def in_memory(n=1_000_000, repeats=2):
     return bench_logistic(n, repeats)
 
 
+def large_fit(n, chunk, client):
+    """(a): the n-row fit with standard errors and its pass/read timings."""
+    X, y, _ = lazy_logistic(n, chunk=chunk)
+    large = {"n": n, "read_once_s": read_once(X, y)}
+    print(f"n={n:.0e}: read once {large['read_once_s']:.1f}s", flush=True)
+    large["neurostat"], _, _ = neurostat_fit(X, y, client)
+    large["pass_over_read"] = large["neurostat"]["pass_s"] / large["read_once_s"]
+    print(f"n={n:.0e}: {large['neurostat']['wall_s']:.1f}s", flush=True)
+    return large
+
+
+def only_large(args, out_path):
+    result = json.loads(out_path.read_text()) if out_path.exists() else {}
+    cluster, client = make_cluster(2)
+    try:
+        large = large_fit(int(args.n), args.chunk, client)
+    finally:
+        client.close()
+        cluster.close()
+    large.update(machine=platform.platform(), chunk_rows=args.chunk,
+                 load_average_end=os.getloadavg())
+    result["large_2_workers"] = large
+    out_path.write_text(json.dumps(result, indent=1))
+    return large
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=float, default=1e8)
@@ -190,12 +218,16 @@ def main(argv=None):
                     help="rows per chunk of the --n-small runs (default --chunk)")
     ap.add_argument("--skip-large", action="store_true")
     ap.add_argument("--skip-in-memory", action="store_true")
+    ap.add_argument("--only-large", action="store_true",
+                    help="only the n=--n fit, merged into the existing --out JSON")
     ap.add_argument("--with-admm", action="store_true",
                     help="also dask-ml's default solver (ADMM: many passes; slow)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_dask.json"))
     args = ap.parse_args(argv)
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    if args.only_large:
+        return only_large(args, out_path)
     result = {"machine": platform.platform(), "cpus": os.cpu_count(), "p": P,
               "chunk_rows": args.chunk, "load_average_start": os.getloadavg()}
 
@@ -227,14 +259,7 @@ def main(argv=None):
         result["small_2_workers"] = small
         save()
         if not args.skip_large:
-            n = int(args.n)
-            X, y, _ = lazy_logistic(n, chunk=args.chunk)
-            large = {"n": n, "read_once_s": read_once(X, y)}
-            print(f"n={n:.0e}: read once {large['read_once_s']:.1f}s", flush=True)
-            large["neurostat"], _, _ = neurostat_fit(X, y, client)
-            large["pass_over_read"] = large["neurostat"]["pass_s"] / large["read_once_s"]
-            result["large_2_workers"] = large
-            print(f"n={n:.0e}: {large['neurostat']['wall_s']:.1f}s", flush=True)
+            result["large_2_workers"] = large_fit(int(args.n), args.chunk, client)
             save()
     finally:
         client.close()
