@@ -12,7 +12,9 @@ eta``: the truths scale by 0.3). Each replication fits the cell's net, calls
 ``inference(cov_type=...)`` and records, per input: the estimate, its standard error, whether
 the 95% interval covers the truth, the p-value of the effect's z test and of the per-input test
 (``wald_test_terms``), and for gaussian responses the coverage of 95% observation intervals
-(``get_prediction(X_new).summary_frame(obs=True)``) on 500 fresh points. Per cell it reports:
+(``get_prediction(X_new).summary_frame(obs=True)``) on 500 fresh points; for bernoulli and
+poisson responses also the effects on the mean (``get_margeff()``, ``E[d mu / d x_j]``, whose
+truth is a Monte-Carlo average over 2e6 draws). Per cell it reports:
 
 * ``se_ratio``: mean reported SE over the Monte-Carlo SD of the estimate (target 0.85-1.15);
 * ``coverage``: of the 95% intervals (target 0.92-0.98);
@@ -20,7 +22,9 @@ the 95% interval covers the truth, the p-value of the effect's z test and of the
   per-input test and the effect's z test; and of the x2 effect's z test (its average effect is
   0) - x2's per-input test should reject (it matters through the interaction);
 * ``power``: rejection rate of the tests of the weak input x4;
-* ``cost``: inference time over fit time.
+* ``cost``: inference time over fit time;
+* ``margeff_se_ratio``, ``margeff_coverage``, ``margeff_bias_sd`` (mean estimate minus truth
+  over the MC SD): the same for ``get_margeff()`` (bernoulli and poisson cells).
 
     python benchmarks/calibration.py [--quick] [--replications 100] [--cells NAME ...]
         [--n-jobs 2] [--out benchmarks/results/calibration.json] [--envelope]
@@ -46,11 +50,29 @@ SCALE = {"gaussian": 1.0, "bernoulli": 1.0, "poisson": 0.3}
 OUT = Path(__file__).parent / "results" / "calibration.json"
 
 
+def eta_and_gradient(X, family):
+    """The process's linear predictor and its gradient in the inputs."""
+    c = SCALE[family]
+    eta = c * (0.8 * X[:, 0] + np.tanh(2 * X[:, 1]) + 0.5 * X[:, 0] * X[:, 2] + 0.15 * X[:, 4])
+    grad = c * np.column_stack([0.8 + 0.5 * X[:, 2], 2 / np.cosh(2 * X[:, 1]) ** 2,
+                                0.5 * X[:, 0], np.zeros(len(X)), np.full(len(X), 0.15)])
+    return eta, grad
+
+
+def true_margeff(family, draws=2_000_000):
+    """``E[d mu / d x_j]`` of the process (Monte Carlo; the mean's derivative in eta times the
+    gradient): the truth of ``get_margeff()``."""
+    X = np.random.default_rng(1).normal(size=(draws, 5))
+    eta, grad = eta_and_gradient(X, family)
+    mu = 1 / (1 + np.exp(-eta))
+    dmu = mu * (1 - mu) if family == "bernoulli" else np.exp(eta)
+    return (dmu[:, None] * grad).mean(0)
+
+
 def draw(rng, n, family):
     """Inputs and response of the study's process."""
     X = rng.normal(size=(n, 5))
-    eta = SCALE[family] * (0.8 * X[:, 0] + np.tanh(2 * X[:, 1]) + 0.5 * X[:, 0] * X[:, 2]
-                           + 0.15 * X[:, 4])
+    eta, _ = eta_and_gradient(X, family)
     if family == "gaussian":
         y = eta + rng.normal(size=n)
     elif family == "bernoulli":
@@ -102,6 +124,10 @@ def replicate(cell, seed):
         frame = res.get_prediction(Xn).summary_frame(alpha=0.05, obs=True)
         out["obs_coverage"] = float(np.mean((yn >= frame.obs_ci_lower) &
                                             (yn <= frame.obs_ci_upper)))
+    else:  # the effects on the mean (the probability of class 1, the expected count)
+        me = res.get_margeff()
+        out["margeff"] = np.asarray(me.margeff)[-5:].tolist()
+        out["margeff_se"] = np.asarray(me.margeff_se)[-5:].tolist()
     return out
 
 
@@ -130,6 +156,15 @@ def summarize(cell, reps):
     }
     if "obs_coverage" in reps[0]:
         row["obs_coverage"] = float(np.mean([r["obs_coverage"] for r in reps]))
+    if "margeff" in reps[0]:
+        me = np.array([r["margeff"] for r in reps])
+        me_se = np.array([r["margeff_se"] for r in reps])
+        me_sd = me.std(0, ddof=1)
+        me_truth = true_margeff(cell["family"])
+        row.update(margeff_truth=me_truth.tolist(), margeff_mean=me.mean(0).tolist(),
+                   margeff_se_ratio=(me_se.mean(0) / me_sd).tolist(),
+                   margeff_coverage=(np.abs(me - me_truth) <= 1.959964 * me_se).mean(0).tolist(),
+                   margeff_bias_sd=((me.mean(0) - me_truth) / me_sd).tolist())
     return row
 
 
@@ -213,7 +248,25 @@ def markdown_table(study):
             f"{min(r['coverage']):.2f}-{max(r['coverage']):.2f} | {r['size_test_x3']:.2f} | "
             f"{r['size_z_x3']:.2f} | {r['power_test_x4']:.2f} / {r['power_z_x4']:.2f} | "
             f"{r['cost_ratio']:.1f} | {fail} |")
+    rows += ["", "Effects on the mean (`get_margeff()`), the same replications:", "",
+             "| cell | SE / MC SD | coverage | bias / MC SD | link-scale effects: bias / MC SD |",
+             "|---|---|---|---|---|"]
+    for name in [*CELLS, *(k for k in study["cells"] if k not in CELLS)]:
+        r = study["cells"].get(name, {})
+        if "margeff_coverage" not in r:
+            continue
+        link_bias = (np.array(r["mean_estimate"]) - r["truth"]) / np.array(r["mc_sd"])
+        rows.append(
+            f"| {name} | {min(r['margeff_se_ratio']):.2f}-{max(r['margeff_se_ratio']):.2f} | "
+            f"{min(r['margeff_coverage']):.2f}-{max(r['margeff_coverage']):.2f} | "
+            f"{_span(r['margeff_bias_sd'])} | {_span(link_bias)} |")
     return "\n".join(rows)
+
+
+def _span(values):
+    """The value of largest magnitude, signed (e.g. the worst bias)."""
+    values = np.asarray(values, dtype=float)
+    return f"{values[np.argmax(np.abs(values))]:+.2f}"
 
 
 def main(argv=None):

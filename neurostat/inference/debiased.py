@@ -31,6 +31,15 @@ for nets: HC1's ``n / (n - k)`` belongs to regression coefficients). The results
 names the variance used. The intercept is ``E[eta_k] - theta_k' E[X]``; the effects on the
 mean (``get_margeff``) are ``E[d mu_c / d x_j]`` with the correction ``alpha_j (y_c - mu_c)``.
 
+What the correction leaves: with a non-identity link the link-scale effect keeps a
+second-order remainder ``E[alpha_j ((mu - mu_hat) / mu_hat' - (eta - eta_hat))]``, about
+``E[alpha_j mu'' / (2 mu') (eta - eta_hat)^2]``, which no unbiased working residual of a 0/1
+response can remove. In the calibration study's bernoulli (16,) L-BFGS cell (n=800) it was
+-0.068 of x0's bias of -0.073 (0.6 of an SD; 40 replications, the fold fits' eta off by 0.51
+RMS), and a TMLE-style fluctuation of the fold fits along the representers recovered only 0.007
+of it. The effects on the mean have no such term (their correction is linear in ``y - mu``):
+bias at most 0.17 SD and coverage 0.90-0.98 in the study's bernoulli cells.
+
 Per-input test (``wald_test_terms``, the summary's test table): a one-sided cross-fitted
 directional test of ``H0: eta does not depend on the term's inputs``. With ``w_kj`` the
 derivative of fold model's ``eta_k`` in ``x_j``, the statistic estimates
