@@ -64,8 +64,7 @@ def true_margeff(family, draws=2_000_000):
     gradient): the truth of ``get_margeff()``."""
     X = np.random.default_rng(1).normal(size=(draws, 5))
     eta, grad = eta_and_gradient(X, family)
-    mu = 1 / (1 + np.exp(-eta))
-    dmu = mu * (1 - mu) if family == "bernoulli" else np.exp(eta)
+    dmu = np.exp(eta) if family == "poisson" else 1 / (4 * np.cosh(eta / 2) ** 2)  # mu(1-mu)
     return (dmu[:, None] * grad).mean(0)
 
 
