@@ -321,20 +321,29 @@ def get_margeff(res, scale="response"):
 
 def partial_dependence(res, feature, grid, scale="response", max_rows=1000, random_state=0):
     """Partial dependence ``mean_i g(x_i with x_feature = v)`` over ``grid`` with pointwise
-    delta-method standard errors. Returns ``(values (len(grid), m), se (len(grid), m))``."""
+    delta-method standard errors. Returns ``(values (len(grid), m), se (len(grid), m))``.
+
+    The mean over rows is weighted by the fit's frequency weights (scikit-learn's
+    ``partial_dependence(..., sample_weight=w)``; integer weights equal repeated rows). Over
+    ``max_rows`` rows, a uniform subsample of rows (with their weights) is averaged.
+    """
     lik = res.likelihood
-    X = lik.X
+    X, w = lik.X, lik.w
     if X.shape[0] > max_rows:
-        idx = np.random.default_rng(random_state).choice(X.shape[0], max_rows, replace=False)
-        X = X[torch.as_tensor(np.sort(idx))]
+        idx = torch.as_tensor(np.sort(np.random.default_rng(random_state).choice(
+            X.shape[0], max_rows, replace=False)))
+        X, w = X[idx], (None if w is None else w[idx])
     fn = _mean2d(lik) if scale == "response" else (lambda e: e)
+
+    def average(values):  # (n, m) -> (m,)
+        return values.mean(0) if w is None else (w[:, None] * values).sum(0) / w.sum()
 
     def pd_curve(t):
         vals = []
         for v in grid:
             Xv = X.clone()
             Xv[:, feature] = float(v)
-            vals.append(fn(lik.eta(t, Xv)).mean(0))
+            vals.append(average(fn(lik.eta(t, Xv))))
         return torch.stack(vals)  # (g, m)
 
     with torch.no_grad():
