@@ -321,6 +321,23 @@ def v08(n: Numbers, d: Path):
     n.table("v08_table", ["cell", "reps", "SE/SD min", "SE/SD max", "cover. min", "cover. max",
                           "size, input test", "size, effect z", "power, effect z"],
             t[cols].values.tolist(), d / "calibration_table.csv")
+    mfx_path = d / "margeff_table.csv"
+    if mfx_path.exists():  # effects on the mean (bernoulli and poisson cells)
+        mfx = pd.read_csv(mfx_path)
+        cols = ["cell", "replications", "SE/SD min", "SE/SD max", "coverage min",
+                "coverage max", "largest |bias| / SD", "link scale: largest |bias| / SD",
+                "link scale: coverage min"]
+        n.table("v08_margeff", ["cell", "reps", "SE/SD min", "SE/SD max", "cover. min",
+                                "cover. max", "max |bias|/SD", "link: max |bias|/SD",
+                                "link: cover. min"], mfx[cols].values.tolist(), mfx_path)
+        n.put("v08_mfx_cells", m["margeff_cells"], d / "metrics.json")
+        if m.get("margeff_cells"):
+            n.put("v08_mfx_cov_lo", m["margeff_coverage_range"][0], d / "metrics.json")
+            n.put("v08_mfx_cov_hi", m["margeff_coverage_range"][1], d / "metrics.json")
+            n.put("v08_mfx_se_lo", m["margeff_se_ratio_range"][0], d / "metrics.json")
+            n.put("v08_mfx_se_hi", m["margeff_se_ratio_range"][1], d / "metrics.json")
+            n.put("v08_mfx_bias_max", m["margeff_bias_sd_max"], d / "metrics.json")
+            n.put("v08_link_bias_max", m["link_bias_sd_max"], d / "metrics.json")
     conf = pd.DataFrame(m["conformal"])
     n.table("v08_conformal", ["noise", "method", "coverage", "noisiest quarter", "mean width"],
             conf.values.tolist(), d / "metrics.json")

@@ -1,4 +1,4 @@
-"""The paper builds from result files: `paper/build.py` on two quick vignettes and the committed
+"""The paper builds from result files: `paper/build.py` on three quick vignettes and the committed
 benchmarks gives a PDF whose sections are all there and whose quoted numbers are the files'."""
 
 import csv
@@ -40,7 +40,7 @@ def paper(tmp_path_factory):
     build, pdf = tmp / "build", tmp / "neurostat.pdf"
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "paper" / "build.py"), "--quick", "--vignettes", "01,12",
+        [sys.executable, str(ROOT / "paper" / "build.py"), "--quick", "--vignettes", "01,08,12",
          "--build", str(build), "--pdf", str(pdf)],
         capture_output=True, text=True, timeout=400, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -63,6 +63,10 @@ def test_quoted_vignette_numbers_equal_their_files(paper):
     m = json.loads((build / "vignettes" / "12" / "metrics.json").read_text())
     for value in (m["C"]["c_neural"], m["C"]["c_linear"], m["A"]["hr_start_stop"],
                   m["A"]["hr_ever_exposed"], m["C"]["ibs_neural"]):
+        assert fmt(value) in text, (fmt(value), value)
+    m8 = json.loads((build / "vignettes" / "08" / "metrics.json").read_text())
+    for value in (m8["margeff_se_ratio_range"][0], m8["margeff_coverage_range"][0],
+                  m8["link_bias_sd_max"]):  # the effects on the mean (get_margeff)
         assert fmt(value) in text, (fmt(value), value)
     with open(build / "vignettes" / "01" / "information_criteria.csv") as fh:
         rows = list(csv.DictReader(fh))

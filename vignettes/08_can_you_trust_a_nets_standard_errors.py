@@ -83,6 +83,32 @@ def table(cells):
     return frame
 
 
+def margeff_table(cells):
+    """The effects on the mean (``get_margeff()``, bernoulli and poisson cells): SE / MC SD,
+    coverage and bias over the MC SD, beside the bias of the same fits' effects on the link
+    scale (``params``), whose first-order correction leaves the link's second-order
+    remainder."""
+    rows = []
+    for name, c in cells.items():
+        if "margeff_coverage" not in c:
+            continue
+        link_bias = ((np.asarray(c["mean_estimate"]) - np.asarray(c["truth"]))
+                     / np.asarray(c["mc_sd"]))
+        rows.append({
+            "cell": name, "replications": c["replications"],
+            "SE/SD min": min(c["margeff_se_ratio"]), "SE/SD max": max(c["margeff_se_ratio"]),
+            "coverage min": min(c["margeff_coverage"]),
+            "coverage max": max(c["margeff_coverage"]),
+            "largest |bias| / SD": float(np.max(np.abs(c["margeff_bias_sd"]))),
+            "link scale: largest |bias| / SD": float(np.max(np.abs(link_bias))),
+            "link scale: coverage min": min(c["coverage"]),
+        })
+    return pd.DataFrame(rows, columns=[
+        "cell", "replications", "SE/SD min", "SE/SD max", "coverage min", "coverage max",
+        "largest |bias| / SD", "link scale: largest |bias| / SD",
+        "link scale: coverage min"]).set_index("cell")
+
+
 def qq_plot(cells, path):
     fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
     for ax, key, title in ((axes[0], "null_p_test_x3", "per-input test (wald_test_terms)"),
@@ -166,6 +192,8 @@ def main(argv=None):
     cells = study(args)
     frame = table(cells)
     frame.to_csv(out / "calibration_table.csv")
+    mfx = margeff_table(cells)
+    mfx.to_csv(out / "margeff_table.csv")
     per_input = pd.DataFrame([
         {"cell": name, "input": INPUTS[j], "truth": c["truth"][j],
          "mean estimate": c["mean_estimate"][j], "mean SE": c["mean_se"][j],
@@ -185,6 +213,14 @@ def main(argv=None):
         "size_per_input_test_max": float(frame["size: per-input test (x3)"].max()),
         "size_z_max": float(frame["size: effect z (x3)"].max()),
         "conformal": conf.to_dict("records"),
+        "margeff_cells": len(mfx),
+        "margeff_se_ratio_range": [float(mfx["SE/SD min"].min()),
+                                   float(mfx["SE/SD max"].max())] if len(mfx) else None,
+        "margeff_coverage_range": [float(mfx["coverage min"].min()),
+                                   float(mfx["coverage max"].max())] if len(mfx) else None,
+        "margeff_bias_sd_max": float(mfx["largest |bias| / SD"].max()) if len(mfx) else None,
+        "link_bias_sd_max": (float(mfx["link scale: largest |bias| / SD"].max())
+                             if len(mfx) else None),
         "delta_method_se_ratio": (float(np.max(cells[delta[0]]["se_ratio"])) if delta
                                   else None),
     }
@@ -212,6 +248,17 @@ test: it also detects x2, which acts only through the interaction x0 x2 and whos
 effect is zero (the z test of the average effect cannot see it).
 
 ![coverage](coverage.png)
+
+## Effects on the mean of a classifier or a count model
+
+`get_margeff()` reports the average derivative of the mean, `E[d mu / d x_j]`; its truth is a
+Monte-Carlo average over 2e6 draws. The same replications' effects on the link scale
+(`params`) are beside it: their one-step correction is linear in the working residual
+`(y - mu) / mu'`, and for a 0/1 response the logit's second-order remainder is left over (it
+attenuates the link-scale effect; measured -0.068 of a -0.073 bias on x0 in the bernoulli L-BFGS
+cell). The effects on the mean have no such remainder: their correction is linear in `y - mu`.
+
+{mfx.round(3).to_markdown() if len(mfx) else "No bernoulli or poisson cell in this run."}
 
 ## Observation intervals: model-based against split conformal
 
