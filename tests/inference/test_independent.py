@@ -251,3 +251,61 @@ def test_collinear_glm_predictions_equal_statsmodels():
                                rtol=1e-6)
     with pytest.warns(Warning, match="pseudo-inverse"):
         est.inference()
+
+
+def test_categorical_prediction_standard_errors_equal_the_closed_form_delta_method():
+    """A 3-class multinomial GLM: ``get_prediction`` gives each class probability and its SE
+    ``sqrt(g' V g)`` with ``V`` statsmodels' MNLogit covariance and ``g`` the softmax's
+    gradient ``p_c (1[c = k] - p_k) z`` over the non-reference classes k, at new rows."""
+    rng = np.random.default_rng(0)
+    n = 400
+    X = rng.normal(size=(n, 2))
+    E = np.column_stack([np.zeros(n), 0.3 + X[:, 0], -0.2 + 0.8 * X[:, 1] - 0.5 * X[:, 0]])
+    P = np.exp(E) / np.exp(E).sum(1, keepdims=True)
+    y = (rng.random(n)[:, None] > np.cumsum(P, 1)).sum(1)
+    res = NeuralClassifier((), solver="lbfgs").fit(X, y).inference()
+    Xn = rng.normal(size=(5, 2))
+    frame = res.get_prediction(Xn).summary_frame()
+    ref = sm.MNLogit(y, sm.add_constant(X)).fit(disp=0, method="newton", tol=1e-12,
+                                                maxiter=100)
+    B, V = np.asarray(ref.params), np.asarray(ref.cov_params())  # V: equation by equation
+    Z = sm.add_constant(Xn, has_constant="add")
+    eta = np.column_stack([np.zeros(len(Z)), Z @ B])
+    p = np.exp(eta) / np.exp(eta).sum(1, keepdims=True)
+    se = np.array([[np.sqrt(g @ V @ g) for g in (
+        np.concatenate([p[i, c] * ((c == k) - p[i, k]) * Z[i] for k in (1, 2)])
+        for c in range(3))] for i in range(len(Z))])
+    np.testing.assert_allclose(frame["mean"].to_numpy().reshape(5, 3), p, rtol=1e-9)
+    np.testing.assert_allclose(frame["mean_se"].to_numpy().reshape(5, 3), se, rtol=1e-7)
+    assert np.all(frame["mean_ci_lower"] < frame["mean"]) and np.all(
+        frame["mean"] < frame["mean_ci_upper"])
+
+
+def test_net_case_bootstrap_reproduces_warm_started_refits():
+    """cov_type="bootstrap" on a (4,) tanh net: the resamples follow the documented seeds; refits
+    of a warm-started copy (scikit-learn's ``warm_start``) on them, their average derivatives of
+    the decision function taken by central differences at the original rows, give the reported
+    bootstrap SEs (intercept: mean eta minus the effects at the mean of X). The effects are
+    functionals of the fitted function, so they do not depend on how the refits label their
+    hidden units."""
+    import copy
+
+    X, y = _logit_data(200, seed=8)
+    est = NeuralClassifier((4,), activation="tanh", solver="lbfgs", alpha=1e-2, max_iter=500,
+                           random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = est.inference(cov_type="bootstrap", n_bootstrap=15, random_state=3)
+    h = 1e-5
+    effects = []
+    for s in check_random_state(3).randint(0, 2**31 - 1, size=15):
+        idx = np.random.default_rng(s).integers(0, 200, 200)
+        b = copy.deepcopy(est).set_params(warm_start=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            b.fit(X[idx], y[idx])
+        slopes = [np.mean((b.decision_function(X + h * e) - b.decision_function(X - h * e))
+                          / (2 * h)) for e in np.eye(X.shape[1])]
+        effects.append([b.decision_function(X).mean() - np.dot(slopes, X.mean(0)), *slopes])
+    np.testing.assert_allclose(res.bse.values, np.std(effects, axis=0, ddof=1), rtol=1e-5)
+    assert "case bootstrap (15 warm-started refits" in res.statistics.method
