@@ -71,7 +71,12 @@ class Summary:
         # per-term Wald tests: for networks (weights are not identifiable), and for a GLM
         # whose terms span several columns (a formula's categorical term)
         grouped = any(len(cols) > 1 for _, cols in res.model.layout.term_groups)
-        self.wald_table = None if res.is_glm and not grouped else res.wald_test_terms()
+        # the delta path's Wald test reads the first layer's weights: none for a frozen (or
+        # convolutional) first layer, whose summary says so instead of raising
+        self._untestable = (not res.is_glm and res.statistics.effects is None
+                            and res.model.layout.input_weights is None)
+        self.wald_table = (None if (res.is_glm and not grouped) or self._untestable
+                           else res.wald_test_terms())
         self.tables = [self.header, self.params_table] + (
             [self.wald_table] if self.wald_table is not None else [])
         self.notes = self._notes()
@@ -88,6 +93,10 @@ class Summary:
         elif not res.is_glm:
             notes.append("coef: average partial derivative of the linear predictor with respect "
                          "to each input (weights are not identifiable); delta-method std err.")
+        if self._untestable:
+            notes.append("Tests per input: none (the first layer is frozen or not fully "
+                         "connected, so no weights leave an input); test an input with "
+                         "compare_lr_test against the model without it.")
         if debiased is None:
             notes.append(f"Covariance: {res.statistics.method}.")
         if res.penalized:

@@ -309,3 +309,39 @@ def test_net_case_bootstrap_reproduces_warm_started_refits():
         effects.append([b.decision_function(X).mean() - np.dot(slopes, X.mean(0)), *slopes])
     np.testing.assert_allclose(res.bse.values, np.std(effects, axis=0, ddof=1), rtol=1e-5)
     assert "case bootstrap (15 warm-started refits" in res.statistics.method
+
+
+def test_summary_of_a_net_with_a_frozen_first_layer_equals_ols_on_its_features():
+    """freeze=1 on a (4,) tanh net leaves a linear model in the frozen features
+    ``h = tanh(X W1' + b1)``: the output layer is OLS of y on [1, h] (statsmodels), and the
+    delta-method effects are linear in it, ``E[sum_u V_u s'(z_u) W1_uj]`` (intercept: mean eta
+    minus the effects at the mean of X), with SEs ``sqrt(g' V_ols g)``. The summary prints
+    without a per-input Wald table (no weights leave an input) and says why; before, it
+    raised."""
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(150, 3))
+    y = np.sin(X[:, 0]) + X[:, 1] + 0.3 * rng.normal(size=150)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = NeuralRegressor((4,), activation="tanh", solver="lbfgs", max_iter=50,
+                              random_state=0).fit(X, y)
+        est = NeuralRegressor((4,), activation="tanh", solver="lbfgs", init=src, freeze=1,
+                              max_iter=2000, tol=1e-10).fit(X, y)
+        res = est.inference(effects="delta")
+    A, a = est.coefs_[0].T, est.intercepts_[0]  # (4, 3), (4,)
+    H = np.tanh(X @ A.T + a)
+    ols = sm.OLS(y, sm.add_constant(H)).fit()
+    np.testing.assert_allclose(np.r_[est.intercepts_[1], est.coefs_[1].ravel()], ols.params,
+                               rtol=1e-6)
+    S = (1 - H**2).mean(0)[:, None] * A  # (4, 3): mean_i s'(z_iu) W1_uj
+    G = np.column_stack([np.zeros(3), S.T])  # d effect_j / d (c, V)
+    g0 = np.r_[1.0, H.mean(0) - S @ X.mean(0)]
+    G = np.vstack([g0, G])
+    np.testing.assert_allclose(res.params.values, G @ ols.params, rtol=1e-6)
+    np.testing.assert_allclose(res.bse.values,
+                               np.sqrt(np.diag(G @ ols.cov_params() @ G.T)), rtol=1e-5)
+    text = str(res.summary())
+    assert "Tests per input: none (the first layer is frozen" in text
+    assert "compare_lr_test" in text and "chi2" not in text
+    with pytest.raises(ValueError, match="first layer is frozen"):
+        res.wald_test_terms()
