@@ -7,6 +7,7 @@ cover ``effects="delta"`` (the parameter covariance of a net, used by ``get_pred
 bootstrap, and the weighted effects.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -343,5 +344,8 @@ def test_summary_of_a_net_with_a_frozen_first_layer_equals_ols_on_its_features()
     text = str(res.summary())
     assert "Tests per input: none (the first layer is frozen" in text
     assert "compare_lr_test" in text and "chi2" not in text
-    with pytest.raises(ValueError, match="first layer is frozen"):
+    message = ("wald_test_terms needs a first fully connected layer with estimated weights; "
+               "this network's first layer is frozen or of another kind (e.g. a convolution). "
+               "Test an input with compare_lr_test against the model without it.")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         res.wald_test_terms()
