@@ -77,3 +77,16 @@ def test_an_input_with_some_lasso_zero_weights_keeps_its_standard_error():
     assert np.any(W[1] == 0) and np.any(W[1] != 0)
     assert np.isnan(bse["x3"])
     assert np.isfinite(bse["x0"]) and np.isfinite(bse["x1"]) and bse["x0"] > 0
+
+
+def test_row_blocks_partition_the_rows():
+    """The row blocks of the autograd path cover every row exactly once, in order (an
+    overlapping or short cover would count rows twice or not at all), in blocks of at most
+    ``max(64, 2**22 / (outputs x width))`` rows."""
+    for n, n_out, width in ((10, 3, 5), (100_000, 21, 64), (5_000, 1_000, 1_000), (1, 1, 1)):
+        blocks = effects._row_blocks(n, n_out, width)
+        rows = np.concatenate([np.arange(n)[b] for b in blocks])
+        np.testing.assert_array_equal(rows, np.arange(n))
+        size = max(64, (1 << 22) // (n_out * width))
+        assert all(b.stop - b.start <= size for b in blocks)
+        assert len(blocks) == -(-n // size)
