@@ -220,6 +220,38 @@ def test_coxnet_alpha_matches_scikit_survival():
 
 
 # ----------------------------------------------------------------------------- inference
+def test_hazard_ratios_and_summary_at_another_level():
+    """At alpha = 0.1: hazard ratios ``exp(coef)`` with ``exp(coef -+ z_0.95 se)`` in the
+    coefficients' order and index, and a summary whose table carries them under "90%" names,
+    whose header says the log link is the log hazard ratio (every other header line as the
+    generic summary's), and whose first note says there is no intercept; the default level is
+    the results' own (95%)."""
+    from neurostat.inference.summary import Summary
+
+    X, y = simulate(n=300, p=3, seed=8)
+    res = linear_cox().fit(X, y).inference()
+    z = sps.norm.isf(0.05)
+    b, se = res.params, res.bse
+    expected = pd.DataFrame({"exp(coef)": np.exp(b), "lower": np.exp(b - z * se),
+                             "upper": np.exp(b + z * se)}, index=b.index)
+    pd.testing.assert_frame_equal(res.hazard_ratios(alpha=0.1), expected, rtol=1e-12)
+    s = res.summary(alpha=0.1)
+    table = s.params_table
+    np.testing.assert_allclose(table["exp(coef)"], expected["exp(coef)"], rtol=1e-12)
+    np.testing.assert_allclose(table["exp(coef) lower 90%"], expected["lower"], rtol=1e-12)
+    np.testing.assert_allclose(table["exp(coef) upper 90%"], expected["upper"], rtol=1e-12)
+    np.testing.assert_allclose(table["[0.05"], b - z * se, rtol=1e-12)  # the coef's interval
+    np.testing.assert_allclose(table["0.95]"], b + z * se, rtol=1e-12)
+    generic = Summary(res, 0.1).header
+    assert s.header.loc["Link:", "value"] == "log (HR = exp(coef))"
+    pd.testing.assert_frame_equal(s.header.drop("Link:"), generic.drop("Link:"))
+    assert s.tables[0] is s.header and s.tables[1] is s.params_table
+    assert s.notes[0] == ("Log partial likelihood; no intercept (it cancels). coef is the log "
+                          "hazard ratio per unit of the input.")
+    assert "log (HR = exp(coef))" in str(s) and "exp(coef) lower 90%" in str(s)
+    assert "exp(coef) upper 95%" in res.summary().params_table
+
+
 def test_hazard_ratios_summary_wald_and_lr_test():
     X, y = simulate(n=300, p=3, seed=8)
     full = linear_cox().fit(X, y).inference()
