@@ -6,6 +6,7 @@ at the same means for the residuals and constants.
 """
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -168,3 +169,31 @@ def test_gaussian_llf_scale_is_the_ml_variance():
     torch.testing.assert_close(fam.llf_scale(np.array([1.0, 3.0]), 10, 2, None),
                                torch.tensor([0.1, 0.3], dtype=torch.float64))
     assert Poisson().llf_scale(5.0, 10, 1, 2.0) == 1.0
+
+
+def test_family_base_defaults():
+    """The defaults every family inherits: weighted initial intercepts per output column, an
+    offset added in float64 to every output and to no ancillary predictor, the null model's
+    eta, and the error of a family without a generative model."""
+    from neurostat.engine.glm_families import NegativeBinomial
+
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(50, 2)) + [1.0, -3.0]
+    w = rng.random(50)
+    np.testing.assert_allclose(Gaussian().initial_intercept(Y, w),
+                               (w[:, None] * Y).sum(0) / w.sum(), rtol=1e-14)
+    off = torch.as_tensor(rng.normal(size=7) * 1e3 + 1 / 3)
+    out = Gaussian().offset_eta(off, 1)
+    assert out.dtype == torch.float64 and torch.equal(out[:, 0], off)
+    out = NegativeBinomial().offset_eta(off, 2)  # [log mu, log alpha]: the offset on log mu
+    assert out.dtype == torch.float64 and torch.equal(out[:, 0], off)
+    assert torch.all(out[:, 1] == 0)
+    eta = Gaussian().null_eta(Y, w, 2)
+    assert eta.dtype == torch.float64 and eta.shape == (50, 2)
+    np.testing.assert_allclose(eta.numpy(), np.tile((w[:, None] * Y).sum(0) / w.sum(), (50, 1)),
+                               rtol=1e-14)
+    message = ("The cox family has no generative model to simulate from, so the parametric "
+               "bootstrap does not apply; use compare_lr_test(method='chi2') or "
+               "cov_type='bootstrap' (case resampling).")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        Cox().simulate(np.ones(3), 1.0, rng)
