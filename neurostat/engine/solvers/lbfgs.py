@@ -141,6 +141,7 @@ class LBFGSSolver:
 
     def __init__(self, module, family, penalty, config):
         self.module, self.family, self.penalty, self.config = module, family, penalty, config
+        self._first = None  # (x0, objective, gradient) of the check before scipy's first call
 
     def solve(self, data, history):
         """Minimize from the module's current parameters; returns ``history``.
@@ -203,7 +204,7 @@ class LBFGSSolver:
         """Objective and gradient at ``x`` (scipy's ``jac=True`` convention)."""
         vec, module = self._vec, self.module
         vec.unpack(x)
-        first, self._first = getattr(self, "_first", None), None
+        first, self._first = self._first, None
         if first is not None and np.array_equal(x, first[0]):
             return first[1], first[2].copy()
         for p in vec.params:
