@@ -11,6 +11,8 @@ solvers, penalties and covariance types, with known true effects) and shows
 * a QQ plot of the null p-values (the noise input) of the per-input test and the effect's z
   test, against the uniform;
 * coverage per cell against its target band;
+* for the bernoulli and poisson cells, the effects on the mean (``get_margeff()``) beside the
+  link-scale effects of the same fits (``margeff_table.csv``);
 * model-based observation intervals (``get_prediction(X).summary_frame(obs=True)``) beside
   split-conformal intervals from the conformal library crepes on the same fitted net, on data
   with homoscedastic and with heteroscedastic noise.
