@@ -24,6 +24,25 @@ from ._design import design_response as _design_response
 
 __all__ = ["NeuralClassifier", "NeuralRegressor"]
 
+#: the widest range of integer labels that :func:`_integer_labels` counts with ``bincount``
+_BINCOUNT_RANGE = 1 << 16
+
+
+def _integer_labels(y):
+    """``(classes, codes)`` of a 1-D integer (or bool) ``y`` whose labels span fewer than
+    65,536 values, in one O(n) pass (``bincount``) - ``np.unique``, ``unique_labels`` and
+    ``LabelEncoder`` sort the labels, about 0.15 s at a million rows -; None otherwise."""
+    if y.ndim != 1 or y.dtype.kind not in "biu" or y.size == 0:
+        return None
+    lo, hi = int(y.min()), int(y.max())
+    if hi - lo >= _BINCOUNT_RANGE:
+        return None
+    shifted = y.astype(np.int64) - lo
+    present = np.flatnonzero(np.bincount(shifted))
+    lookup = np.zeros(hi - lo + 1, dtype=np.int64)
+    lookup[present] = np.arange(present.size)
+    return (present + lo).astype(y.dtype), lookup[shifted]
+
 
 class NeuralClassifier(ClassifierMixin, _BaseNeural):
     """A neural network classifier that is also a statistical model.
@@ -118,24 +137,31 @@ n_iter_no_change, max_fun :
 
     def _validate_xy(self, X, y, reset):
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
-        check_classification_targets(y)
+        if _integer_labels(y) is None:  # integer labels are classes by construction
+            check_classification_targets(y)
         return X, y
 
     def _encode_target(self, y):
-        if not hasattr(self, "classes_") or not (self.warm_start or self._partial):
-            self.classes_ = unique_labels(y)
+        fresh = not hasattr(self, "classes_") or not (self.warm_start or self._partial)
+        fast = _integer_labels(y)
+        if fresh:
+            self.classes_ = unique_labels(y) if fast is None else fast[0]
         if len(self.classes_) < 2:
             raise ValueError(
                 f"The target has only one class ({self.classes_[0]!r}); a classifier needs at "
                 "least 2 classes."
             )
-        enc = LabelEncoder().fit(self.classes_)
-        if not np.isin(y, self.classes_).all():
+        if fast is not None and fresh:
+            yi = fast[1]
+        elif fast is not None and np.isin(fast[0], self.classes_).all():
+            yi = np.searchsorted(self.classes_, fast[0])[fast[1]]
+        elif np.isin(y, self.classes_).all():
+            yi = LabelEncoder().fit(self.classes_).transform(y)
+        else:
             raise ValueError(
                 f"y contains labels not seen in classes_ {self.classes_.tolist()}; pass all "
                 "classes to the first partial_fit (classes=...) or refit."
             )
-        yi = enc.transform(y)
         return yi.astype(np.float64) if len(self.classes_) == 2 else yi.astype(np.int64)
 
     def _make_family(self, y_enc):

@@ -637,3 +637,46 @@ def test_gpu_glm_matches_cpu(cancer):
     a = NeuralClassifier((), solver="lbfgs", device="cuda").fit(X, y)
     b = NeuralClassifier((), solver="lbfgs", device="cpu").fit(X, y)
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([0, 1]), np.array([-3, 2, 7]), np.array([5, 9], dtype=np.uint8),
+    np.array([False, True]), np.array([0, 70_000]),  # the last: past bincount's range
+])
+def test_integer_labels_are_encoded_as_scikit_learn_encodes_them(labels):
+    """The O(n) bincount path for integer labels gives scikit-learn's classes_ and codes
+    (``unique_labels``, ``LabelEncoder``), with its dtype, and so the same fit."""
+    from sklearn.preprocessing import LabelEncoder
+    from sklearn.utils.multiclass import unique_labels
+
+    from neurostat.estimators.neural import _integer_labels
+
+    rng = np.random.default_rng(0)
+    y = labels[rng.integers(0, len(labels), 200)]
+    fast = _integer_labels(y)
+    if np.ptp(labels.astype(np.int64)) >= 1 << 16:
+        assert fast is None
+    else:
+        assert fast[0].dtype == unique_labels(y).dtype
+        np.testing.assert_array_equal(fast[0], unique_labels(y))
+        np.testing.assert_array_equal(fast[1], LabelEncoder().fit_transform(y))
+    X = rng.normal(size=(200, 2))
+    est = NeuralClassifier((), solver="lbfgs").fit(X, y)
+    ref = NeuralClassifier((), solver="lbfgs").fit(X, y.astype(str))  # the sorting path
+    np.testing.assert_array_equal(est.classes_, unique_labels(y))
+    order = np.argsort(unique_labels(y).astype(str))  # string labels sort differently
+    np.testing.assert_allclose(est.predict_proba(X)[:, order], ref.predict_proba(X),
+                               atol=1e-8)
+
+
+def test_partial_fit_maps_integer_labels_onto_the_declared_classes():
+    """A batch holding some of the declared classes is coded by its position in classes_,
+    and a label outside them is refused, on the integer path as on the general one."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 2))
+    y = rng.choice([2, 8], 60)  # class 5 absent from this batch
+    est = NeuralClassifier((), max_iter=5, random_state=0)
+    codes = est.partial_fit(X, y, classes=[2, 5, 8])._encode_target(y)
+    np.testing.assert_array_equal(codes, np.where(y == 2, 0, 2))
+    with pytest.raises(ValueError, match=r"labels not seen in classes_ \[2, 5, 8\]"):
+        est.partial_fit(X, np.where(y == 8, 9, y))
