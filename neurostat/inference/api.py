@@ -147,6 +147,13 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
         stats = with_covariance(model, curvature_statistics(model), cov_type)
     if debias and cov_type != "bootstrap":
         eff = debiased_effects(est, model, cov_type, n_folds, n_jobs, random_state)
+        if _no_residual_df(model, stats):
+            # the training residuals leave no df for the dispersion; the held-out ones do
+            # (the same curvature again: its warnings were given the first time)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InferenceWarning)
+                stats = with_covariance(model, curvature_statistics(model, scale=eff.scale),
+                                        cov_type).replace(scale_df=float(lik.nobs))
         stats = stats.replace(effects=eff, cov_params=eff.cov)
     if not model.converged:
         warnings.warn(
@@ -160,15 +167,40 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
     return res
 
 
+def _no_residual_df(model, stats):
+    """A dispersion family whose fit has as many effective parameters as rows (or a
+    dispersion that overflowed): its training residuals estimate no dispersion."""
+    lik = model.likelihood
+    if not lik.family.has_scale or stats.cov_theta is None or stats.param_scale is not None:
+        return False
+    k = lik.y.shape[1] if lik.y.ndim == 2 else 1
+    scale = float(stats.scale)
+    return lik.nobs * k - stats.edf <= 0 or not np.isfinite(scale) or scale >= 1e100
+
+
 def _check_dispersion(res):
     """Warn where the dispersion cannot be estimated from the training residuals: a net with
     as many effective parameters as rows has no residual df, and its scale (with the
     parameter covariance, the prediction and observation intervals built on it) is
     meaningless; the calibration study's unpenalized (64,) net at n=300 had a scale of 1e298
-    and observation intervals of NaN."""
+    and observation intervals of NaN. With cross-fitted effects (the default) the held-out
+    residuals' dispersion replaces it (:func:`_no_residual_df`; the prediction then reports
+    a cross-validated observation interval, :func:`~neurostat.inference.predictions.
+    get_prediction`), and the warning says so."""
     if not res.likelihood.family.has_scale or res.cov_theta is None:
         return
     scale = np.asarray(res.scale, dtype=np.float64)
+    if res.statistics.scale_df is not None:
+        warnings.warn(
+            f"The fit has {float(res.df_model):.4g} effective parameters for "
+            f"{float(res.nobs):.4g} observations (residual df {float(res.df_resid):.4g}): "
+            "its training residuals estimate no dispersion, so the scale "
+            f"({float(scale):.4g}), the parameter covariance and the prediction intervals use "
+            "the cross-fitted held-out residuals' dispersion instead. The effects are "
+            "cross-fitted and not affected.",
+            InferenceWarning, stacklevel=3,
+        )
+        return
     if float(res.df_resid) > 0 and np.all(np.isfinite(scale)) and np.all(scale < 1e100):
         return
     warnings.warn(

@@ -48,7 +48,10 @@ class InferenceResults:
         Dispersion: ``RSS / df_resid`` for gaussian, 1 otherwise. A gaussian model with several
         outputs and no hidden layer is k separate regressions: one dispersion per output,
         ``RSS_j / (nobs - edf / k)``, and t tests on that df (per-column OLS). With hidden
-        layers the outputs share parameters and one pooled dispersion is used.
+        layers the outputs share parameters and one pooled dispersion is used. A net with
+        cross-fitted effects and no residual df (``edf >= nobs``) gets the dispersion of the
+        held-out residuals instead (``statistics.scale_df`` is then ``nobs``, the df of its
+        prediction intervals' t quantiles).
     edf : float
         Effective number of parameters (``trace(F A^-1)`` for a penalized fit).
     cov_type : str

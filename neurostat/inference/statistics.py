@@ -55,6 +55,10 @@ class FitStatistics:
         The cross-fitted debiased effects of a network with hidden layers
         (:mod:`neurostat.inference.debiased`): ``params``, their covariance, the effects on
         the mean and the per-term tests come from it.
+    scale_df : float or None
+        The degrees of freedom of ``scale`` where it is not the training residuals'
+        ``Pearson chi2 / (nobs - edf)``: ``nobs`` for the cross-fitted held-out dispersion
+        that replaces it when the fit has no residual df (``edf >= nobs``). None otherwise.
     """
 
     cov_theta: np.ndarray = field(repr=False)
@@ -73,6 +77,7 @@ class FitStatistics:
     bootstrap_params: np.ndarray = field(default=None, repr=False)
     cov_subspace: tuple = field(default=None, repr=False)
     effects: object = field(default=None, repr=False)
+    scale_df: float = None
 
     def replace(self, **changes):
         """A copy with ``changes`` (``dataclasses.replace``)."""
@@ -107,9 +112,11 @@ def llf_at(lik, eta, scale=None):
     return float(lik.loglik(eta, scale=fam.llf_scale(chi2, lik.nobs, k, scale)))
 
 
-def curvature_statistics(model):
+def curvature_statistics(model, scale=None):
     """Curvature, effective df and dispersion of ``model`` (a :class:`FitStatistics` whose
-    ``cov_theta`` is not yet set: see :func:`with_covariance`)."""
+    ``cov_theta`` is not yet set: see :func:`with_covariance`). ``scale``: a dispersion
+    estimated elsewhere (the cross-fitted held-out one) in place of the training residuals'
+    (one pooled value; not for separate regressions)."""
     lik, layout = model.likelihood, model.layout
     active = active_set(lik, model.penalty)
     H1, F1 = (m.numpy()[np.ix_(active, active)] for m in lik.curvatures())
@@ -123,7 +130,7 @@ def curvature_statistics(model):
     # net need not be, and would give negative variances.
     # trace(F A^-1) without forming the product (both symmetric): O(p^2), not O(p^3)
     edf = float(np.sum(F1 * A1inv)) if penalized else float(info["rank"])
-    scale, sp = 1.0, None
+    sp = None
     if separate_scales(lik):
         # one dispersion per output, each on its own residual df (n - edf / k): the curvature
         # is block diagonal across outputs, so block j is divided by scale_j
@@ -131,7 +138,10 @@ def curvature_statistics(model):
         scale = pearson_chi2(lik, lik.theta, by_output=True) / max(lik.nobs - edf / k, 1e-300)
         sp = scale[layout.output_of_param][active]
         R = np.sqrt(np.outer(sp, sp))
+    elif scale is not None:
+        R = scale = float(scale)
     else:
+        scale = 1.0
         if lik.family.has_scale:
             k = lik.y.shape[1] if lik.y.ndim == 2 else 1
             scale = pearson_chi2(lik, lik.theta) / max(lik.nobs * k - edf, 1e-300)

@@ -262,3 +262,48 @@ def test_fixed_dispersion_families_use_the_residuals_own_variance():
         else:
             assert "empirical" in method, method
             np.testing.assert_allclose(nonrobust.bse, hc0.bse, rtol=1e-12)
+
+
+def test_a_net_without_residual_df_uses_the_held_out_dispersion():
+    """An unpenalized net with more effective parameters than rows has no residual df: its
+    scale is the held-out residuals' mean square (refitted here by hand on the same folds),
+    its mean SEs are NaN and its observation interval is mean +- z sqrt(scale), with a
+    warning for each. A net with residual df keeps RSS / (n - edf)."""
+    from sklearn.base import clone
+
+    from neurostat._utils import num_threads
+    from neurostat.inference import InferenceWarning
+
+    rng = np.random.default_rng(4)
+    n = 60
+    X = rng.normal(size=(n, 3))
+    y = X[:, 0] + np.tanh(X[:, 1]) + rng.normal(size=n)
+    est = NeuralRegressor((24,), solver="lbfgs", max_iter=150, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = est.inference(random_state=1)
+    with pytest.warns(InferenceWarning, match="training residuals estimate no dispersion"):
+        est.inference(random_state=1)
+    assert res.df_resid <= 0 and res.statistics.scale_df == n
+    sq = np.zeros(n)
+    for tr, te in folds(est._statistical_model(), 5, 1):
+        with num_threads(1), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sq[te] = (y[te] - clone(est).fit(X[tr], y[tr]).predict(X[te])) ** 2
+    np.testing.assert_allclose(res.scale, sq.mean(), rtol=1e-6)
+    Xn = rng.normal(size=(5, 3))
+    with pytest.warns(InferenceWarning, match="has no residual df"):
+        frame = res.get_prediction(Xn).summary_frame(obs=True)
+    np.testing.assert_allclose(frame["mean"], est.predict(Xn), rtol=1e-10)
+    assert frame[["mean_se", "mean_ci_lower", "mean_ci_upper"]].isna().all().all()
+    half = 1.959963984540054 * np.sqrt(sq.mean())
+    np.testing.assert_allclose(frame.obs_ci_upper - frame["mean"], half, rtol=1e-6)
+    np.testing.assert_allclose(frame["mean"] - frame.obs_ci_lower, half, rtol=1e-6)
+
+    small = NeuralRegressor((2,), solver="lbfgs", alpha=1e-2, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = small.inference(random_state=1)
+    assert res.df_resid > 0 and res.statistics.scale_df is None
+    rss = np.sum((y - small.predict(X)) ** 2)
+    np.testing.assert_allclose(res.scale, rss / (n - res.edf), rtol=1e-8)
