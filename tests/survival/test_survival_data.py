@@ -258,33 +258,6 @@ def test_lasso_equals_glmnet_cox():
 
 
 # ----------------------------------------------------------------------------- clusters
-def test_glm_cluster_covariance_equals_statsmodels():
-    """cov_type="cluster" for a logistic GLM: statsmodels' GLM cluster covariance without its
-    small-sample factor (use_correction=False) to 1e-8; its default one is ours times
-    G / (G - 1) (n - 1) / (n - k)."""
-    import statsmodels.api as sm
-
-    from neurostat import NeuralClassifier
-
-    rng = np.random.default_rng(3)
-    n, G = 400, 40
-    g = rng.integers(0, G, n)
-    X = rng.normal(size=(n, 2)) + rng.normal(size=(G, 1))[g]
-    p = 1 / (1 + np.exp(-(0.5 * X[:, 0] - 0.7 * X[:, 1] + rng.normal(size=G)[g])))
-    y = (rng.random(n) < p).astype(int)
-    est = NeuralClassifier((), solver="lbfgs").fit(X, y)
-    res = est.inference(cov_type="cluster", groups=g)
-    glm = sm.GLM(y, sm.add_constant(X), family=sm.families.Binomial())
-    plain = glm.fit(cov_type="cluster", cov_kwds={"groups": g, "use_correction": False})
-    assert rel(res.bse, plain.bse) < 1e-8
-    corrected = glm.fit(cov_type="cluster", cov_kwds={"groups": g})
-    factor = G / (G - 1) * (n - 1) / (n - 3)
-    assert rel(res.bse * np.sqrt(factor), corrected.bse) < 1e-8
-    assert "40 clusters" in res.statistics.method
-    with pytest.raises(ValueError, match="pass groups="):
-        est.inference(cov_type="cluster")
-
-
 def test_cluster_of_single_rows_is_robust_and_groups_default_to_fit():
     X, y, ids, w, _ = counting()
     est = linear_cox().fit(X, y, groups=ids)
