@@ -220,20 +220,35 @@ def _family_block(*blocks, family, what, scale):
     return np.atleast_1d(family.pearson_chi2(eta, yt, w, by_output=(what == "chi2_by")))
 
 
-def _effects_block(X, *, module, theta, m):
-    """Row sums of one chunk: count, ``x``, ``[eta, d eta / d x]`` and their theta-Jacobian."""
+def _effects_block(X, w, *, module, theta, m, family=None):
+    """Weighted row sums of one chunk: the weight, ``w x``, ``[g, d g / d x]`` and their
+    theta-Jacobian, with ``g = eta`` (``family`` None) or the family's mean (``m`` its
+    columns; no intercept term)."""
     from ..inference.effects import average_derivatives
 
     n, d = X.shape
+    link = family is None
+    k = d + 1 if link else d
     if n == 0:
-        return np.zeros(1 + d + m * (d + 1) * (1 + theta.size))
-    lik = Likelihood(module, _NoFamily(), X, np.zeros(n))
-    f, D = average_derivatives(lik, torch.tensor(np.asarray(theta)), X, intercept=True)
-    f, D = f.reshape(m, d + 1), D.reshape(m, d + 1, -1)
-    xbar = X.mean(0)
-    f[:, 0] += f[:, 1:] @ xbar  # back to the mean of eta
-    D[:, 0, :] += np.einsum("mdp,d->mp", D[:, 1:, :], xbar)
-    return np.concatenate([[n], n * xbar, n * f.ravel(), n * D.ravel()])
+        return np.zeros(1 + d + m * k * (1 + theta.size))
+    lik = Likelihood(module, _NoFamily() if link else family, X, np.zeros(n))
+    transform = None if link else _as_2d_mean(lik)
+    f, D = average_derivatives(lik, torch.tensor(np.asarray(theta)), X, transform,
+                               intercept=link, sample_weight=w)
+    f, D = f.reshape(m, k), D.reshape(m, k, -1)
+    total = float(n) if w is None else float(np.sum(w))
+    xbar = X.mean(0) if w is None else np.asarray(w) @ X / total
+    if link:
+        f[:, 0] += f[:, 1:] @ xbar  # back to the mean of eta
+        D[:, 0, :] += np.einsum("mdp,d->mp", D[:, 1:, :], xbar)
+    return np.concatenate([[total], total * xbar, total * f.ravel(), total * D.ravel()])
+
+
+def _as_2d_mean(lik):
+    def mean(e):
+        mu = lik.mean(e)
+        return mu[:, None] if mu.ndim == 1 else mu
+    return mean
 
 
 class _NoFamily:
@@ -408,23 +423,36 @@ class ChunkedLikelihood(Likelihood):
     def average_derivatives(self, intercept=True):
         """The covariate effects of :func:`neurostat.inference.effects.average_derivatives` at
         the data, and their Jacobian in theta, reduced over the chunks: each chunk gives its
-        row sums of ``eta``, of ``d eta / d x`` and of ``x`` (and their Jacobians), the
-        intercept ``mean eta - beta' xbar`` is formed from the totals."""
-        d, p = self.X.shape[1], self.n_params
+        (frequency-weighted) row sums of ``eta``, of ``d eta / d x`` and of ``x`` (and their
+        Jacobians), the intercept ``mean eta - beta' xbar`` is formed from the totals."""
+        d = self.X.shape[1]
         m = self._n_out()
-        width = 1 + d + m * (d + 1) * (1 + p)
-        S = per_chunk(_effects_block, width, [self.X], module=self.module,
-                      theta=self.theta.numpy(), m=m)
-        tot = S.sum(axis=0, split_every=SPLIT_EVERY).compute()
-        n = tot[0]
-        xbar = tot[1:1 + d] / n
-        f = tot[1 + d:1 + d + m * (d + 1)].reshape(m, d + 1) / n
-        D = tot[1 + d + m * (d + 1):].reshape(m, d + 1, p) / n
+        n, xbar, f, D = self._derivative_sums(m, d + 1, None)
         f[:, 0] -= f[:, 1:] @ xbar
         D[:, 0, :] -= np.einsum("mdp,d->mp", D[:, 1:, :], xbar)
         if not intercept:
             f, D = f[:, 1:], D[:, 1:, :]
         return f.reshape(-1), D.reshape(f.size, -1)
+
+    def mean_derivatives(self):
+        """``(f, D)``: the (weighted) average of ``d mu_c / d x_j`` over the data, per mean
+        component c and input j (``get_margeff``), and its Jacobian in theta, reduced over
+        the chunks."""
+        d = self.X.shape[1]
+        with torch.no_grad():  # the number of mean components (class probabilities)
+            m = _as_2d_mean(self)(torch.zeros(1, self._n_out(), dtype=torch.float64)).shape[1]
+        _, _, f, D = self._derivative_sums(m, d, self.family)
+        return f.reshape(-1), D.reshape(f.size, -1)
+
+    def _derivative_sums(self, m, k, family):
+        d, p = self.X.shape[1], self.n_params
+        S = per_chunk(_effects_block, 1 + d + m * k * (1 + p), [self.X, self.w],
+                      module=self.module, theta=self.theta.numpy(), m=m, family=family)
+        tot = S.sum(axis=0, split_every=SPLIT_EVERY).compute()
+        n = tot[0]
+        f = tot[1 + d:1 + d + m * k].reshape(m, k) / n
+        D = tot[1 + d + m * k:].reshape(m, k, p) / n
+        return n, tot[1:1 + d] / n, f, D
 
     # ------------------------------------------------------------------ not over chunks
     def _per_row(self, *args, **kwargs):

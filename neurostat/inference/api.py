@@ -138,6 +138,11 @@ def inference(est, X=None, y=None, cov_type="nonrobust", *, alpha=0.05, sample_w
             f"effects={effects!r} has no covariance to use. Use effects='crossfit' (the "
             "default), cov_type='bootstrap', or a smaller network."
         )
+    if cov_type == "bootstrap" and getattr(lik, "chunked", False):
+        raise ValueError(
+            "cov_type='bootstrap' refits the estimator on resampled rows in memory, and these "
+            "data are held in chunks (dask). Use cov_type='HC0' or 'HC1' (the sandwich, "
+            "reduced over the chunks), or compute() the data if they fit in memory.")
     separated = check_separation(model)
     if cov_type == "bootstrap":
         stats = bootstrap_statistics(est, model, n_bootstrap, n_jobs, random_state)

@@ -112,6 +112,16 @@ def _lr_replicate(full, restricted, Xf, Xr, w, model, eta, scale, seed, offset=N
                 - _loglik_of(r_star, Xr, y_star, w, offset))
 
 
+def _same_response(a, b):
+    """The same encoded response: equal tensors, or for data in chunks (dask) equal arrays,
+    compared on the workers (one pass; only a boolean reaches the client)."""
+    if hasattr(a, "dask") or hasattr(b, "dask"):
+        if not (hasattr(a, "dask") and hasattr(b, "dask")) or a.shape != b.shape:
+            return False
+        return not bool((a != b).any().compute())
+    return torch.equal(a, b)
+
+
 def compare_lr_test(full, restricted, method="chi2", *, n_bootstrap=99, n_jobs=None,
                     random_state=None):
     """Likelihood-ratio test of a nested ``restricted`` model against ``full``.
@@ -148,7 +158,13 @@ def compare_lr_test(full, restricted, method="chi2", *, n_bootstrap=99, n_jobs=N
         raise TypeError("restricted must be the InferenceResults of the nested model "
                         "(restricted_est.inference()).")
     lf, lr_ = full.likelihood, restricted.likelihood
-    if lf.nobs != lr_.nobs or not torch.equal(lf.y, lr_.y):
+    chunked = getattr(lf, "chunked", False) or getattr(lr_, "chunked", False)
+    if chunked and method == "bootstrap":
+        raise ValueError(
+            "method='bootstrap' refits both models on simulated responses in memory, and "
+            "these data are held in chunks (dask); use method='chi2' where it applies, or "
+            "compute() the data if they fit in memory.")
+    if lf.nobs != lr_.nobs or not _same_response(lf.y, lr_.y):
         raise ValueError("The two models must be fitted to the same observations and response.")
     if lf.family != lr_.family:
         raise ValueError("The two models must have the same family.")

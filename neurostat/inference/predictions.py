@@ -346,10 +346,15 @@ def get_margeff(res, scale="response"):
         f, cov = debiased.params[keep], debiased.cov[np.ix_(keep, keep)]
     else:
         k = res.model.layout.n_outputs  # the network's outputs (not ancillary predictors)
-        transform = _mean2d(lik) if scale == "response" else (
-            None if lik._n_out() == k else (lambda e: e[:, :k]))
-        f, D = average_derivatives(lik, lik.theta, lik.X.numpy(), transform, intercept=False,
-                                   sample_weight=None if lik.w is None else lik.w.numpy())
+        if getattr(lik, "chunked", False):  # data in chunks: reduced over them
+            f, D = lik.mean_derivatives() if scale == "response" else \
+                lik.average_derivatives(intercept=False)
+        else:
+            transform = _mean2d(lik) if scale == "response" else (
+                None if lik._n_out() == k else (lambda e: e[:, :k]))
+            f, D = average_derivatives(lik, lik.theta, lik.X.numpy(), transform,
+                                       intercept=False,
+                                       sample_weight=None if lik.w is None else lik.w.numpy())
         cov = delta_cov(D, res.cov_theta)
     m = f.size // len(terms)
     if m == 1:

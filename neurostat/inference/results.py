@@ -196,8 +196,9 @@ class InferenceResults:
     # ------------------------------------------------------------------ likelihood
     @cached_property
     def fittedvalues(self):
-        """Fitted means (response scale)."""
-        return self.likelihood.mean(self.model.eta()).numpy()
+        """Fitted means (response scale); a lazy dask array for data held in chunks."""
+        mu = self.likelihood.mean(self.model.eta())
+        return mu if hasattr(mu, "dask") else mu.numpy()
 
     @cached_property
     def llf(self):

@@ -226,3 +226,34 @@ def test_bad_inputs_raise_clear_errors(client):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert est.predict(Xd).shape == (1000,)
+
+
+def test_margeff_fitted_values_and_lr_test_over_chunks_equal_in_memory(client):
+    """On a frequency-weighted chunked logistic fit: ``get_margeff`` (both scales, reduced over
+    the chunks), the fitted values (lazy) and the chi-square LR test against a nested chunked
+    fit equal the in-memory results; what refits in memory (the case bootstrap, the
+    parametric-bootstrap LR test) is refused with a clear error."""
+    X, y = _logistic(n=2100, seed=4)
+    w = np.random.default_rng(4).integers(1, 4, len(y)).astype(float)
+    Xd, yd, wd = _dask(X, y, w)
+    est = NeuralClassifier((), solver="lbfgs").fit(Xd, yd, sample_weight=wd)
+    ref = NeuralClassifier((), solver="lbfgs").fit(X, y, sample_weight=w)
+    rd, rm = est.inference(), ref.inference()
+    for scale in ("response", "link"):
+        md, mm = rd.get_margeff(scale).summary_frame(), rm.get_margeff(scale).summary_frame()
+        np.testing.assert_allclose(md.values, mm.values, rtol=1e-7, atol=1e-12)
+    assert isinstance(rd.fittedvalues, da.Array)
+    np.testing.assert_allclose(rd.fittedvalues.compute(), rm.fittedvalues, rtol=1e-9)
+    small_d = NeuralClassifier((), solver="lbfgs").fit(Xd[:, :2], yd, sample_weight=wd)
+    small_m = NeuralClassifier((), solver="lbfgs").fit(X[:, :2], y, sample_weight=w)
+    lr_d = rd.compare_lr_test(small_d.inference())
+    lr_m = rm.compare_lr_test(small_m.inference())
+    np.testing.assert_allclose([lr_d.statistic, lr_d.df, lr_d.pvalue],
+                               [lr_m.statistic, lr_m.df, lr_m.pvalue], rtol=1e-7)
+    other = NeuralClassifier((), solver="lbfgs").fit(Xd[:, :2], 1 - yd, sample_weight=wd)
+    with pytest.raises(ValueError, match="same observations and response"):
+        rd.compare_lr_test(other.inference())
+    with pytest.raises(ValueError, match=r"method='bootstrap' refits .* held in chunks"):
+        rd.compare_lr_test(small_d.inference(), method="bootstrap")
+    with pytest.raises(ValueError, match=r"cov_type='bootstrap' refits .* held in chunks"):
+        est.inference(cov_type="bootstrap")

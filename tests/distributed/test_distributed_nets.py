@@ -82,3 +82,25 @@ def test_net_inference_over_chunks_equals_in_memory(client):
     np.testing.assert_allclose([rd.llf, rd.llnull, rd.aic], [rm.llf, rm.llnull, rm.aic],
                                rtol=1e-10)
     assert rd.summary().wald_table is not None
+
+
+def test_weighted_net_effects_over_chunks_equal_in_memory(client):
+    """A net's average-derivative effects on data in chunks are frequency-weighted, as in
+    memory (they were plain row means over the chunks): params and ``get_margeff`` on both
+    scales equal the in-memory delta-method results with the same weights."""
+    rng = np.random.default_rng(5)
+    n = 1200
+    X = rng.normal(size=(n, 2))
+    y = (np.tanh(2 * X[:, 0]) + X[:, 1] + rng.logistic(size=n) > 0).astype(int)
+    w = rng.integers(1, 5, n).astype(float)
+    est = NeuralClassifier((3,), activation="tanh", solver="lbfgs", alpha=1e-3,
+                           max_iter=300, random_state=0).fit(X, y, sample_weight=w)
+    Xd, yd, wd = (da.from_array(a, chunks=(400,) + a.shape[1:]) for a in (X, y, w))
+    rd = est.inference(Xd, yd, sample_weight=wd)
+    rm = est.inference(X, y, sample_weight=w, effects="delta")
+    np.testing.assert_allclose(rd.params.values, rm.params.values, rtol=1e-9, atol=1e-12)
+    assert np.max(np.abs(rd.bse.values / rm.bse.values - 1)) < 1e-7
+    for scale in ("response", "link"):
+        np.testing.assert_allclose(rd.get_margeff(scale).summary_frame().values,
+                                   rm.get_margeff(scale).summary_frame().values,
+                                   rtol=1e-7, atol=1e-12)
