@@ -133,3 +133,27 @@ def test_glm_cluster_covariance_equals_statsmodels():
     with pytest.raises(ValueError, match=r"^groups must be 1-D with one label per row: it has "
                                          r"shape \(399,\) but the data have 400 rows\.$"):
         est.inference(cov_type="cluster", groups=g[:-1])
+
+
+def test_robust_covariance_of_a_lasso_fit_is_the_sandwich_on_its_active_set():
+    """HC0 of a logistic lasso with an exactly-zero coefficient: the sandwich
+    ``H^-1 (sum_i s_i s_i') H^-1`` over the nonzero coefficients, written out in numpy from
+    the fitted probabilities; the zero's row is NaN."""
+    rng = np.random.default_rng(5)
+    n = 400
+    X = rng.normal(size=(n, 3))
+    y = (rng.random(n) < 1 / (1 + np.exp(-(0.8 * X[:, 0] - 0.6 * X[:, 1])))).astype(int)
+    est = NeuralClassifier((), solver="lbfgs", alpha=0.05, l1_ratio=1.0, max_iter=2000,
+                           tol=1e-10).fit(X, y)
+    res = _quiet(lambda: est.inference(cov_type="HC0"))
+    beta = res.params.values  # intercept, x0, x1, x2
+    zero = beta == 0
+    assert zero.sum() == 1 and zero[3], beta  # the noise input is cut
+    Z = np.column_stack([np.ones(n), X])[:, ~zero]
+    p = est.predict_proba(X)[:, 1]
+    H = (Z * (p * (1 - p))[:, None]).T @ Z
+    S = Z * (y - p)[:, None]
+    Hinv = np.linalg.inv(H)
+    cov = Hinv @ (S.T @ S) @ Hinv
+    np.testing.assert_allclose(res.bse.values[~zero], np.sqrt(np.diag(cov)), rtol=1e-6)
+    assert np.isnan(res.bse.values[zero]).all()
