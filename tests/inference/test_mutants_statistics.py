@@ -157,3 +157,17 @@ def test_robust_covariance_of_a_lasso_fit_is_the_sandwich_on_its_active_set():
     cov = Hinv @ (S.T @ S) @ Hinv
     np.testing.assert_allclose(res.bse.values[~zero], np.sqrt(np.diag(cov)), rtol=1e-6)
     assert np.isnan(res.bse.values[zero]).all()
+
+
+@pytest.mark.parametrize("alpha, what", [(0.0, "Hessian of the negative log-likelihood"),
+                                         (1e-14, "penalized Hessian")])
+def test_a_singular_curvature_is_named_in_the_warning(alpha, what):
+    """A duplicated input makes the curvature singular; the warning names which one was
+    pseudo-inverted: the Hessian, or with a (here negligible) ridge the penalized Hessian."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(300, 2))
+    y = (rng.random(300) < 1 / (1 + np.exp(-X[:, 0]))).astype(int)
+    est = _quiet(lambda: NeuralClassifier((), solver="lbfgs", alpha=alpha).fit(
+        np.column_stack([X, X[:, 0]]), y))
+    with pytest.warns(InferenceWarning, match=f"^The {what} is singular or ill-conditioned"):
+        est.inference()
