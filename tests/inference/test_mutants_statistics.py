@@ -46,7 +46,8 @@ def test_two_output_net_pools_one_dispersion_and_its_log_likelihood():
 def test_unpenalized_net_covariance_is_the_inverse_exact_hessian():
     """Without a penalty the nonrobust covariance of theta is ``s2 H^-1``: H the Hessian of
     ``RSS / 2`` by autograd through the module, ``s2 = RSS / (n - p)`` (not the sandwich
-    ``H^-1 F H^-1`` with the Gauss-Newton F, which differs for a net)."""
+    ``H^-1 F H^-1`` with the Gauss-Newton F, which differs for a net); ``statistics.H`` is
+    ``H / s2``."""
     rng = np.random.default_rng(1)
     n = 200
     X = rng.normal(size=(n, 2))
@@ -79,6 +80,9 @@ def test_unpenalized_net_covariance_is_the_inverse_exact_hessian():
     np.testing.assert_allclose(res.edf, p)
     np.testing.assert_allclose(res.cov_theta, rss / (n - p) * np.linalg.inv(H),
                                rtol=1e-5, atol=1e-12)
+    # the observed information at the fit's dispersion (FitStatistics.H, and A without penalty)
+    np.testing.assert_allclose(res.statistics.H, H / (rss / (n - p)), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(res.statistics.A, res.statistics.H, rtol=1e-12)
 
 
 def test_non_canonical_link_uses_and_names_the_fisher_information():
