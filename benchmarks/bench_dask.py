@@ -14,9 +14,11 @@ for memory, on a LocalCluster of this machine, beside the dask-native peers.
     ``bse`` (``bench_inference.py``'s functions), CPU and wall time.
 
     python benchmarks/bench_dask.py [--n 100000000] [--n-small 10000000] [--chunk 1000000]
-        [--skip-large] [--only-large] [--out benchmarks/results/bench_dask.json]
+        [--skip-large] [--only-large] [--only-in-memory]
+        [--out benchmarks/results/bench_dask.json]
 
-``--only-large`` runs (a) alone and merges it into the existing JSON, keeping (b)-(d).
+``--only-large`` runs (a) alone and merges it into the existing JSON, keeping (b)-(d);
+``--only-in-memory`` does the same for the in-memory comparison at 1e6.
 """
 
 import argparse
@@ -220,6 +222,8 @@ def main(argv=None):
     ap.add_argument("--skip-in-memory", action="store_true")
     ap.add_argument("--only-large", action="store_true",
                     help="only the n=--n fit, merged into the existing --out JSON")
+    ap.add_argument("--only-in-memory", action="store_true",
+                    help="only the in-memory 1e6 comparison, merged into the existing --out JSON")
     ap.add_argument("--with-admm", action="store_true",
                     help="also dask-ml's default solver (ADMM: many passes; slow)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_dask.json"))
@@ -228,6 +232,11 @@ def main(argv=None):
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if args.only_large:
         return only_large(args, out_path)
+    if args.only_in_memory:
+        result = json.loads(out_path.read_text()) if out_path.exists() else {}
+        result["in_memory_1e6"] = in_memory()
+        out_path.write_text(json.dumps(result, indent=1))
+        return result["in_memory_1e6"]
     result = {"machine": platform.platform(), "cpus": os.cpu_count(), "p": P,
               "chunk_rows": args.chunk, "load_average_start": os.getloadavg()}
 

@@ -245,7 +245,7 @@ def get_prediction(res, X=None, offset=None):
         mu = _mean2d(lik)(eta)
     n, m = mu.shape
     cov = _theta_cov(res)
-    if getattr(res.statistics, "scale_df", None) is not None and fam.location_scale and m == 1:
+    if _held_out_df(res) is not None and fam.location_scale and m == 1:
         return _held_out_prediction(res, eta, mu)
     if m == 1:
         return link_scale_prediction(lik, Xt, eta, list(range(eta.shape[1])), fam, cov, use_t,
@@ -285,9 +285,15 @@ def _held_out_prediction(res, eta, mu):
         np.full(n, float(res.scale)), obs_total=True)
 
 
+def _held_out_df(res):
+    """The df of a held-out dispersion, or None (also for the stand-in of the results that
+    the chunked predictions pass, which has no ``statistics``)."""
+    return getattr(getattr(res, "statistics", None), "scale_df", None)
+
+
 def _scale_df(res):
     """The t reference's df: the residual df, or that of a held-out dispersion."""
-    df = getattr(res.statistics, "scale_df", None)
+    df = _held_out_df(res)
     return res.df_resid if df is None else df
 
 
