@@ -126,7 +126,16 @@ def diagnostics(res):
     InferenceWarning
         When the gradient's sup-norm exceeds ``GRADIENT_TOL``: the covariance, which assumes
         a stationary point, is then unreliable.
+    ValueError
+        For data held in chunks (dask): the residuals and the calibration deciles are of size
+        n and are not formed there.
     """
+    if getattr(res.likelihood, "chunked", False):
+        raise ValueError(
+            "diagnostics() forms per-row residuals and calibration deciles, and these data "
+            "are held in chunks (dask). The fit's convergence is res.converged (and in the "
+            "summary); for residuals compute() the data if they fit in memory, or map over the "
+            "chunks yourself (res.fittedvalues is a lazy dask array).")
     g = objective_gradient(res)
     gnorm = float(np.max(np.abs(g))) if g.size else 0.0
     stationary = gnorm <= GRADIENT_TOL

@@ -257,3 +257,5 @@ def test_margeff_fitted_values_and_lr_test_over_chunks_equal_in_memory(client):
         rd.compare_lr_test(small_d.inference(), method="bootstrap")
     with pytest.raises(ValueError, match=r"cov_type='bootstrap' refits .* held in chunks"):
         est.inference(cov_type="bootstrap")
+    with pytest.raises(ValueError, match=r"diagnostics\(\) forms per-row residuals .* chunks"):
+        rd.diagnostics()
