@@ -225,6 +225,7 @@ def _effects_block(X, w, *, module, theta, m, family=None):
     theta-Jacobian, with ``g = eta`` (``family`` None) or the family's mean (``m`` its
     columns; no intercept term)."""
     from ..inference.effects import average_derivatives
+    from ..inference.predictions import _mean2d
 
     n, d = X.shape
     link = family is None
@@ -232,7 +233,7 @@ def _effects_block(X, w, *, module, theta, m, family=None):
     if n == 0:
         return np.zeros(1 + d + m * k * (1 + theta.size))
     lik = Likelihood(module, _NoFamily() if link else family, X, np.zeros(n))
-    transform = None if link else _as_2d_mean(lik)
+    transform = None if link else _mean2d(lik)
     f, D = average_derivatives(lik, torch.tensor(np.asarray(theta)), X, transform,
                                intercept=link, sample_weight=w)
     f, D = f.reshape(m, k), D.reshape(m, k, -1)
@@ -242,13 +243,6 @@ def _effects_block(X, w, *, module, theta, m, family=None):
         f[:, 0] += f[:, 1:] @ xbar  # back to the mean of eta
         D[:, 0, :] += np.einsum("mdp,d->mp", D[:, 1:, :], xbar)
     return np.concatenate([[total], total * xbar, total * f.ravel(), total * D.ravel()])
-
-
-def _as_2d_mean(lik):
-    def mean(e):
-        mu = lik.mean(e)
-        return mu[:, None] if mu.ndim == 1 else mu
-    return mean
 
 
 class _NoFamily:
@@ -438,9 +432,11 @@ class ChunkedLikelihood(Likelihood):
         """``(f, D)``: the (weighted) average of ``d mu_c / d x_j`` over the data, per mean
         component c and input j (``get_margeff``), and its Jacobian in theta, reduced over
         the chunks."""
+        from ..inference.predictions import _mean2d
+
         d = self.X.shape[1]
         with torch.no_grad():  # the number of mean components (class probabilities)
-            m = _as_2d_mean(self)(torch.zeros(1, self._n_out(), dtype=torch.float64)).shape[1]
+            m = _mean2d(self)(torch.zeros(1, self._n_out(), dtype=torch.float64)).shape[1]
         _, _, f, D = self._derivative_sums(m, d, self.family)
         return f.reshape(-1), D.reshape(f.size, -1)
 

@@ -137,7 +137,7 @@ n_iter_no_change, max_fun :
 
     def _validate_xy(self, X, y, reset):
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
-        if _integer_labels(y) is None:  # integer labels are classes by construction
+        if not (y.ndim == 1 and y.dtype.kind in "biu"):  # 1-D integer labels are classes
             check_classification_targets(y)
         return X, y
 
