@@ -411,6 +411,19 @@ class ChunkedLikelihood(Likelihood):
         return map_rows(lambda e: fam.mean(torch.from_numpy(np.ascontiguousarray(e))).numpy(),
                         eta, tuple(k), np.float64)
 
+    def residuals(self, eta):
+        """``(deviance, pearson)`` residuals at a lazy ``eta``: lazy dask arrays."""
+        from .diagnostics import residuals
+
+        return residuals(self, eta)
+
+    def calibration_table(self, mu, n_bins=10):
+        """The in-memory calibration bins and Hosmer-Lemeshow test of the fitted
+        probabilities ``mu`` (a dask array), reduced over the chunks."""
+        from .diagnostics import calibration_table
+
+        return calibration_table(self.y, mu, n_bins)
+
     # ------------------------------------------------------------------ effects
     chunked = True
 

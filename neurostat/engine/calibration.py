@@ -24,9 +24,6 @@ def calibration_table(y, mu, n_bins=10):
     hosmer_lemeshow : tuple
         ``(statistic, p_value)`` on ``n_bins - 2`` degrees of freedom.
     """
-    import pandas as pd
-    from scipy import stats as sps
-
     y, mu = _np(y), _np(mu)
     if mu.ndim == 2:
         p, hit = mu.max(1), (mu.argmax(1) == y).astype(float)
@@ -34,10 +31,20 @@ def calibration_table(y, mu, n_bins=10):
         p, hit = mu, y
     order = np.argsort(p, kind="stable")
     bins = np.array_split(order, min(n_bins, len(p)))
-    rows = [(i + 1, len(b), p[b].mean(), hit[b].mean(), p[b].min(), p[b].max())
-            for i, b in enumerate(bins)]
-    table = pd.DataFrame(rows, columns=["bin", "n", "mean_predicted", "observed",
-                                        "p_min", "p_max"]).set_index("bin")
+    rows = [(len(b), p[b].mean(), hit[b].mean(), p[b].min(), p[b].max()) for b in bins]
+    return hosmer_lemeshow_table(rows)
+
+
+def hosmer_lemeshow_table(rows):
+    """The calibration table and the Hosmer-Lemeshow test from per-bin
+    ``(n, mean_predicted, observed, p_min, p_max)`` rows (the bins of
+    :func:`calibration_table`, however computed)."""
+    import pandas as pd
+    from scipy import stats as sps
+
+    table = pd.DataFrame([(i + 1,) + tuple(r) for i, r in enumerate(rows)],
+                         columns=["bin", "n", "mean_predicted", "observed",
+                                  "p_min", "p_max"]).set_index("bin")
     e, o, n = table.mean_predicted.values, table.observed.values, table.n.values
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = float(np.nansum(n * (o - e) ** 2 / (e * (1 - e))))

@@ -32,7 +32,7 @@ class Diagnostics:
     converged, n_iter : bool, int
     resid_deviance, resid_pearson : ndarray of shape (n_samples,)
         As statsmodels' GLM ``resid_deviance`` / ``resid_pearson`` (Pearson per class, summed in
-        quadrature, for several classes).
+        quadrature, for several classes); lazy dask arrays for data held in chunks.
     calibration : DataFrame or None
         Classifiers: observations binned by predicted probability (deciles): count, mean
         predicted, observed frequency; ``hosmer_lemeshow`` its chi-square statistic and p-value.
@@ -56,7 +56,7 @@ class Diagnostics:
             f"Hessian smallest eigenvalue: {self.hessian_min_eigenvalue:.4g}, condition number: "
             f"{self.hessian_condition:.4g}",
             f"converged: {self.converged} after {self.n_iter} iterations",
-            f"deviance residuals: sum of squares {np.sum(self.resid_deviance ** 2):.5g}",
+            f"deviance residuals: sum of squares {float(np.sum(self.resid_deviance ** 2)):.5g}",
         ]
         if self.calibration is not None:
             stat, p = self.hosmer_lemeshow
@@ -68,10 +68,13 @@ class Diagnostics:
 def objective_gradient(res):
     """Gradient of the training objective (mean weighted nll + penalty) at theta."""
     lik, penalty = res.likelihood, res.model.penalty
-    t = lik.theta.clone().requires_grad_(True)
-    # the objective's gaussian nll is at unit scale
-    (g,) = torch.autograd.grad(-lik.loglik(lik.eta(t), scale=1.0) / lik.nobs, t)
-    g = g.numpy().copy()
+    if getattr(lik, "chunked", False):  # data in chunks: the gradient of sum_i w_i nll_i
+        g = np.array(lik.statistics(lik.theta, ("grad",))["grad"]) / lik.nobs
+    else:
+        t = lik.theta.clone().requires_grad_(True)
+        # the objective's gaussian nll is at unit scale
+        (g,) = torch.autograd.grad(-lik.loglik(lik.eta(t), scale=1.0) / lik.nobs, t)
+        g = g.numpy().copy()
     mask = lik.penalized_mask().numpy()
     theta = lik.theta.numpy()
     l2, l1 = penalty.l2, penalty.l1
@@ -85,17 +88,23 @@ def objective_gradient(res):
 
 
 def residuals(res):
-    """``(deviance, pearson)`` residuals of the fit, from its family."""
+    """``(deviance, pearson)`` residuals of the fit, from its family (lazy dask arrays for
+    data held in chunks)."""
     lik = res.likelihood
     with torch.no_grad():
         eta = lik.eta(lik.theta)
+    if getattr(lik, "chunked", False):
+        return lik.residuals(eta)
     return lik.family.residuals(eta, lik.y, lik.w)
 
 
 def calibration_table(res, n_bins=10):
     """Decile bins of the predicted probability (of the second class, or of the predicted class
     for several classes) with observed frequencies and the Hosmer-Lemeshow statistic (see
-    :func:`neurostat.engine.families.calibration_table`)."""
+    :func:`neurostat.engine.families.calibration_table`; for data in chunks the same bins,
+    reduced over them)."""
+    if getattr(res.likelihood, "chunked", False):
+        return res.likelihood.calibration_table(res.fittedvalues, n_bins)
     return _calibration_table(res.likelihood.y.numpy(), res.fittedvalues, n_bins)
 
 
@@ -117,6 +126,10 @@ def diagnostics(res):
     Returns
     -------
     Diagnostics
+        For data held in chunks (dask) the same numbers, reduced over the chunks: the
+        gradient from one pass, the residuals lazy dask arrays, the calibration bins exactly
+        those in memory (three passes, no global sort;
+        :func:`neurostat.distributed.diagnostics.calibration_table`).
         The Hessian's eigenvalue and condition number are NaN where no dense Hessian was
         formed (bootstrap covariances of large nets); the condition number is ``inf`` when
         the smallest eigenvalue is not positive.
@@ -126,16 +139,7 @@ def diagnostics(res):
     InferenceWarning
         When the gradient's sup-norm exceeds ``GRADIENT_TOL``: the covariance, which assumes
         a stationary point, is then unreliable.
-    ValueError
-        For data held in chunks (dask): the residuals and the calibration deciles are of size
-        n and are not formed there.
     """
-    if getattr(res.likelihood, "chunked", False):
-        raise ValueError(
-            "diagnostics() forms per-row residuals and calibration deciles, and these data "
-            "are held in chunks (dask). The fit's convergence is res.converged (and in the "
-            "summary); for residuals compute() the data if they fit in memory, or map over the "
-            "chunks yourself (res.fittedvalues is a lazy dask array).")
     g = objective_gradient(res)
     gnorm = float(np.max(np.abs(g))) if g.size else 0.0
     stationary = gnorm <= GRADIENT_TOL

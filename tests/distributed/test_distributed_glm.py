@@ -232,7 +232,8 @@ def test_margeff_fitted_values_and_lr_test_over_chunks_equal_in_memory(client):
     """On a frequency-weighted chunked logistic fit: ``get_margeff`` (both scales, reduced over
     the chunks), the fitted values (lazy) and the chi-square LR test against a nested chunked
     fit equal the in-memory results; what refits in memory (the case bootstrap, the
-    parametric-bootstrap LR test) is refused with a clear error."""
+    parametric-bootstrap LR test) is refused with a clear error (``diagnostics()``:
+    test_distributed_diagnostics.py)."""
     X, y = _logistic(n=2100, seed=4)
     w = np.random.default_rng(4).integers(1, 4, len(y)).astype(float)
     Xd, yd, wd = _dask(X, y, w)
@@ -257,5 +258,3 @@ def test_margeff_fitted_values_and_lr_test_over_chunks_equal_in_memory(client):
         rd.compare_lr_test(small_d.inference(), method="bootstrap")
     with pytest.raises(ValueError, match=r"cov_type='bootstrap' refits .* held in chunks"):
         est.inference(cov_type="bootstrap")
-    with pytest.raises(ValueError, match=r"diagnostics\(\) forms per-row residuals .* chunks"):
-        rd.diagnostics()
