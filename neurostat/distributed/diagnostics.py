@@ -19,14 +19,14 @@ the chunks without a global sort and without anything of size n reaching the cli
 
 import numpy as np
 
-from ..engine.calibration import hosmer_lemeshow_table
+from ..engine.calibration import hosmer_lemeshow_table, probability_and_hit
 from .chunks import SPLIT_EVERY, _dask, per_chunk
 
 #: order statistics each chunk returns in the first pass (the bracket holds ~4 n / SAMPLES rows)
 SAMPLES = 4096
 
 
-def _residual_block(eta, y, w, *, family, width):
+def _residual_block(eta, y, w, *, family):
     import torch
 
     et = torch.from_numpy(np.ascontiguousarray(eta, dtype=np.float64))
@@ -34,8 +34,7 @@ def _residual_block(eta, y, w, *, family, width):
     wt = None if w is None else torch.as_tensor(np.asarray(w), dtype=torch.float64)
     dev, pear = family.residuals(et, yt, wt)
     dev, pear = np.asarray(dev, np.float64), np.asarray(pear, np.float64)
-    return np.concatenate([dev.reshape(len(eta), -1), pear.reshape(len(eta), -1)], axis=1) \
-        if width else np.zeros((len(eta), 0))
+    return np.concatenate([dev.reshape(len(eta), -1), pear.reshape(len(eta), -1)], axis=1)
 
 
 def residuals(lik, eta):
@@ -51,7 +50,7 @@ def residuals(lik, eta):
     shape = tuple(np.asarray(d0).shape[1:])
     m = int(np.prod(shape)) if shape else 1
     args = [eta, "ij", lik.y, "i" if lik.y.ndim == 1 else "ik"]
-    fn, kw = _residual_block, {"family": lik.family, "width": m}
+    fn, kw = _residual_block, {"family": lik.family}
     if lik.w is None:
         def fn(e, y, **kw):  # noqa: E306 - the weights' absence is a different signature
             return _residual_block(e, y, None, **kw)
@@ -66,16 +65,8 @@ def residuals(lik, eta):
 
 
 # ---------------------------------------------------------------------- the calibration table
-def _p_hit(mu, y):
-    """The probability binned and the outcome it predicts, as in memory."""
-    mu, y = np.asarray(mu, np.float64), np.asarray(y)
-    if mu.ndim == 2:
-        return mu.max(1), (mu.argmax(1) == y).astype(np.float64)
-    return mu, y.astype(np.float64)
-
-
 def _order_statistics(mu, y, samples):
-    p = np.sort(_p_hit(mu, y)[0], kind="stable")
+    p = np.sort(probability_and_hit(y, mu)[0], kind="stable")
     s = max(1, -(-len(p) // samples))
     return len(p), s, p[::s]
 
@@ -109,7 +100,7 @@ def _brackets(samples, ranks):
 
 
 def _bracket_counts(mu, y, *, brackets):
-    p = _p_hit(mu, y)[0]
+    p = probability_and_hit(y, mu)[0]
     return [(int(np.sum(p < L)), int(np.sum(p == L)), int(np.sum(p == U)),
              np.sort(p[(p > L) & (p < U)])) for L, U in brackets]
 
@@ -142,7 +133,7 @@ def _chunk_index(yb, block_id=None):
 
 
 def _bin_block(mu, y, chunk, *, keys, n_bins):
-    p, hit = _p_hit(mu, y)
+    p, hit = probability_and_hit(y, mu)
     c = int(np.asarray(chunk)[0]) if len(p) else -1  # an empty chunk adds nothing
     b = np.zeros(len(p), dtype=np.int64)
     for v, cb, kb in keys:  # rows at or after each boundary move up one bin

@@ -8,6 +8,15 @@ def _np(a):
     return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
 
 
+def probability_and_hit(y, mu):
+    """The probability that :func:`calibration_table` bins (of the second class, or of the
+    predicted class) and the outcome it predicts (0/1 floats), from numpy ``y`` and ``mu``."""
+    mu = np.asarray(mu, dtype=np.float64)
+    if mu.ndim == 2:
+        return mu.max(1), (mu.argmax(1) == np.asarray(y)).astype(np.float64)
+    return mu, np.asarray(y, dtype=np.float64)
+
+
 def calibration_table(y, mu, n_bins=10):
     """Bins of the predicted probability with observed frequencies and the Hosmer-Lemeshow test.
 
@@ -24,11 +33,7 @@ def calibration_table(y, mu, n_bins=10):
     hosmer_lemeshow : tuple
         ``(statistic, p_value)`` on ``n_bins - 2`` degrees of freedom.
     """
-    y, mu = _np(y), _np(mu)
-    if mu.ndim == 2:
-        p, hit = mu.max(1), (mu.argmax(1) == y).astype(float)
-    else:
-        p, hit = mu, y
+    p, hit = probability_and_hit(_np(y), _np(mu))
     order = np.argsort(p, kind="stable")
     bins = np.array_split(order, min(n_bins, len(p)))
     rows = [(len(b), p[b].mean(), hit[b].mean(), p[b].min(), p[b].max()) for b in bins]
